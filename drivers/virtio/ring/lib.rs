@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host build of the virtio ring core (`vring.rs` and its modules), the
+//! same source the kernel modules compile through Kbuild. See
+//! [`vring`] for the API.
+
+#![no_std]
+#![deny(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+#[path = "vring.rs"]
+pub mod vring;
+
+pub use vring::*;
+
+#[cfg(test)]
+#[path = "host_tests.rs"]
+mod host_tests;

@@ -1,0 +1,81 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: host tests (every cargo workspace of the tree), then for each
+# arch the module/selftest build and one VM boot per selftest area
+# (tools/testing/selftests/*/vm.conf), then the runner's own self-test.
+# Ends with one line "N passed, N failed, N skipped"; exits non-zero on any
+# failure or when nothing ran.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+VRS_STEP=check
+host_only=
+[ "${1:-}" = --host-only ] && { host_only=1; shift; }
+arches=${*:-x86_64 arm64}
+P=0 F=0 S=0
+t0=$SECONDS
+timing=()
+phase() { timing+=("$(printf '%-28s %5ss' "$1" $(($2)))"); }
+fail() { echo "not ok - $1"; F=$((F + 1)); }
+
+# ---------------------------------------------------------------- host tests
+t=$SECONDS
+for manifest in $(cd "$VRS_TOP" && git ls-files '*Cargo.toml' 2>/dev/null | grep -v '/fuzz/'); do
+	dir=$(dirname "$VRS_TOP/$manifest")
+	grep -q '^\[workspace\]' "$VRS_TOP/$manifest" || [ ! -f "$dir/../Cargo.toml" ] || continue
+	echo "== cargo test: ${manifest%/Cargo.toml}"
+	out=$(cd "$dir" && cargo test --release 2>&1); rc=$?
+	echo "$out" | grep -E '^(test result:|running|error|warning: unused)|FAILED|panicked' | sed 's/^/  /'
+	while read -r p f s; do P=$((P + p)); F=$((F + f)); S=$((S + s)); done < <(
+		echo "$out" | sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p')
+	[ $rc = 0 ] || { echo "$out" | tail -n 30; fail "cargo test ${manifest%/Cargo.toml} exited $rc"; }
+done
+phase "host tests" SECONDS-t
+
+# ---------------------------------------------------------------- VM tests
+if [ -z "$host_only" ]; then
+	t=$SECONDS
+	"$VRS_TOP/tools/testing/vm/setup.sh" || { fail "make setup"; arches=; }
+	phase "setup" SECONDS-t
+	for arch in $arches; do
+		t=$SECONDS
+		if ! "$VRS_TOP/tools/testing/vm/build.sh" "$arch"; then
+			fail "$arch: build"
+			continue
+		fi
+		phase "$arch build" SECONDS-t
+		for conf in "$VRS_TOP"/tools/testing/selftests/*/vm.conf; do
+			area=$(basename "$(dirname "$conf")")
+			t=$SECONDS
+			"$VRS_TOP/tools/testing/vm/vm-chroot.sh" "$arch" "$conf"
+			res=$VRS_TOP/build/$arch/vm/$area/result
+			if [ -f "$res" ]; then
+				read -r p f s <"$res"; P=$((P + p)); F=$((F + f)); S=$((S + s))
+			else
+				fail "$arch/$area: runner produced no result"
+			fi
+			phase "$arch vm $area" SECONDS-t
+		done
+	done
+	# The runner must catch a failing case, a kernel warning and a hung guest.
+	for arch in $arches; do
+		t=$SECONDS
+		out=$("$VRS_TOP/tools/testing/vm/selftest.sh" "$arch"); rc=$?
+		echo "$out"
+		p=$(echo "$out" | grep -c '^ok '); f=$(echo "$out" | grep -c '^not ok ')
+		P=$((P + p)); F=$((F + f))
+		[ $rc = 0 ] || [ "$f" -gt 0 ] || fail "$arch runner self-test exited $rc"
+		phase "$arch runner self-test" SECONDS-t
+		break # one arch is enough: the runner logic is arch-independent
+	done
+fi
+
+echo "== timing"
+printf '  %s\n' "${timing[@]}"
+printf '  %-28s %5ss\n' total $((SECONDS - t0))
+if [ $((P + F)) = 0 ]; then
+	echo "no test ran"
+	F=1
+fi
+echo "$P passed, $F failed, $S skipped"
+[ "$F" = 0 ]

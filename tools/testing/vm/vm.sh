@@ -1,0 +1,159 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vm.sh [--shell] [--timeout S] [--tag T] ARCH CONF
+#
+# Boot Debian's stock kernel for ARCH under QEMU (TCG) with an initramfs
+# holding busybox, this tree's modules, the stock modules CONF asks for and
+# the selftest binaries; run the selftests; collect KTAP from the serial
+# console. Runs inside the build chroot (run-vm.sh puts it there).
+#
+# CONF is a shell fragment (see tools/testing/selftests/*/vm.conf):
+#   VM_TESTS            selftest binaries, "area/name", run in order
+#   VM_STOCK_MODULES    Debian modules to put in the image and modprobe
+#   VM_INSMOD           our modules to load before the tests, "name[ args]" per line
+#   VM_QEMU_<arch>      extra QEMU arguments (devices) for that arch
+#   VM_APPEND           extra kernel command line
+#   VM_TIMEOUT          seconds for the whole boot (default 300)
+#   VM_MEM              guest memory in MiB (default 1024)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+VRS_STEP=vm
+shell= timeout_override= tag=
+while [ $# -gt 2 ]; do
+	case $1 in
+	--shell) shell=1; shift;;
+	--timeout) timeout_override=$2; shift 2;;
+	--tag) tag=$2; shift 2;;
+	*) break;;
+	esac
+done
+arch=$(vrs_karch "${1:?usage: vm.sh [--shell] ARCH CONF}")
+conf=${2:?usage: vm.sh [--shell] ARCH CONF}
+deb=$(vrs_debarch "$arch")
+vrs_load_kernel
+
+VM_TESTS= VM_STOCK_MODULES= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
+# shellcheck source=/dev/null
+. "$conf"
+qemu_extra_var=VM_QEMU_$arch
+qemu_extra=${!qemu_extra_var:-}
+[ -n "$timeout_override" ] && VM_TIMEOUT=$timeout_override
+name=${tag:-$(basename "$(dirname "$conf")")}
+
+bdir=$VRS_TOP/build/$arch
+pkg=$VRS_KDIR/pkg-$arch
+work=$bdir/vm/$name
+root=$work/root
+rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$VRS_KREL-$deb"}
+
+# busybox
+case $arch in
+x86_64) cp /bin/busybox "$root/bin/busybox";;
+arm64) cp "$pkg/busybox/bin/busybox" "$root/bin/busybox";;
+esac
+
+# this tree's modules
+[ -f "$bdir/modules.list" ] || vrs_die "nothing built for $arch: run 'make ARCH=$arch'"
+while read -r ko; do
+	mkdir -p "$root/vrs/modules/$(dirname "$ko")"
+	cp "$bdir/modules/$ko" "$root/vrs/modules/$ko"
+done <"$bdir/modules.list"
+cp "$bdir/modules.list" "$root/vrs/modules.list"
+
+# stock Debian modules with their dependencies, decompressed for busybox modprobe
+kmods=$pkg/lib/modules/$VRS_KREL-$deb
+declare -A seen=()
+add_mod() {
+	local m=$1 line path deps d
+	line=$(grep -E "(^|/)${m//_/[-_]}\.ko(\.xz|\.zst|\.gz)?:" "$kmods/modules.dep" | head -n1) ||
+		vrs_die "stock module '$m' not found in Debian's linux-modules-$VRS_KREL-$deb"
+	path=${line%%:*}; deps=${line#*:}
+	[ -n "${seen[$path]:-}" ] && return 0
+	seen[$path]=1
+	for d in $deps; do add_mod "$(basename "${d%%.ko*}")"; done
+	mkdir -p "$root/lib/modules/$VRS_KREL-$deb/$(dirname "$path")"
+	case $path in
+	*.xz) xz -dc "$kmods/$path" >"$root/lib/modules/$VRS_KREL-$deb/${path%.xz}";;
+	*.zst) zstd -qdc "$kmods/$path" >"$root/lib/modules/$VRS_KREL-$deb/${path%.zst}";;
+	*) cp "$kmods/$path" "$root/lib/modules/$VRS_KREL-$deb/$path";;
+	esac
+}
+for m in $VM_STOCK_MODULES; do add_mod "$m"; done
+cp "$kmods"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$VRS_KREL-$deb/" 2>/dev/null || true
+depmod -b "$root" "$VRS_KREL-$deb"
+
+# selftests
+for t in $VM_TESTS; do
+	[ -x "$bdir/selftests/$t" ] || vrs_die "selftest $t not built for $arch"
+	mkdir -p "$root/vrs/tests/$(dirname "$t")"
+	cp "$bdir/selftests/$t" "$root/vrs/tests/$t"
+done
+
+# /init: every line the host parses starts with "VRS-".
+{
+	cat <<-'INIT'
+	#!/bin/busybox sh
+	/bin/busybox --install -s /bin
+	export PATH=/bin
+	mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+	mount -t debugfs debugfs /sys/kernel/debug; mount -t tmpfs tmp /tmp
+	echo "VRS-BOOTED $(cut -d' ' -f1 /proc/uptime)"
+	dump_dmesg() { echo "VRS-DMESG-BEGIN $1"; dmesg -c; echo "VRS-DMESG-END $1"; }
+	INIT
+	for m in $VM_STOCK_MODULES; do echo "modprobe $m || echo 'VRS-ERROR modprobe $m failed'"; done
+	while IFS= read -r l; do
+		[ -n "$l" ] || continue
+		set -- $l
+		ko=$(grep -E "(^|/)$1\.ko\$" "$bdir/modules.list" | head -n1) || vrs_die "VM_INSMOD: no module $1 in this tree"
+		echo "insmod /vrs/modules/$ko ${l#"$1"} || echo 'VRS-ERROR insmod $1 failed'"
+	done <<<"$VM_INSMOD"
+	echo "dump_dmesg boot"
+	if [ -n "$shell" ]; then
+		cat <<-'INIT'
+		echo; echo "Modules in /vrs/modules (list: /vrs/modules.list), selftests in /vrs/tests."
+		echo "Loaded:"; cat /proc/modules
+		echo "Exit the shell to power off."
+		setsid cttyhack sh -l
+		INIT
+	else
+		for t in $VM_TESTS; do
+			echo "echo 'VRS-TEST-BEGIN $t'; cd /tmp; /vrs/tests/$t; rc=\$?; echo \"VRS-TEST-END $t rc=\$rc\"; dump_dmesg $t"
+		done
+	fi
+	cat <<-'INIT'
+	echo "VRS-TAINT $(cat /proc/sys/kernel/tainted)"
+	echo "VRS-DONE $(cut -d' ' -f1 /proc/uptime)"
+	poweroff -f
+	INIT
+} >"$root/init"
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
+
+kernel=$(ls "$pkg"/boot/vmlinuz-* 2>/dev/null | head -n1)
+[ -n "$kernel" ] || vrs_die "no kernel image in $pkg/boot"
+case $arch in
+x86_64) qemu=(qemu-system-x86_64 -M pc -cpu max); console=ttyS0;;
+arm64) qemu=(qemu-system-aarch64 -M virt,gic-version=3 -cpu max,pauth-impdef=on); console=ttyAMA0;;
+esac
+qemu+=(-accel tcg -smp 2 -m "$VM_MEM" -nodefaults -no-user-config -no-reboot -display none
+	-kernel "$kernel" -initrd "$work/initrd.cpio"
+	-append "console=$console loglevel=1 panic=-1 oops=panic rdinit=/init $VM_APPEND")
+# shellcheck disable=SC2206
+qemu+=($qemu_extra)
+
+if [ -n "$shell" ]; then
+	exec "${qemu[@]}" -serial mon:stdio
+fi
+log=$work/console.log
+vrs_log "$arch/$name: booting $(basename "$kernel") (timeout ${VM_TIMEOUT}s)"
+start=$SECONDS
+rc=0
+timeout -k 5 "$VM_TIMEOUT" "${qemu[@]}" -serial "file:$log" </dev/null >"$work/qemu.out" 2>&1 || rc=$?
+echo "$rc" >"$work/qemu.rc"
+echo "VRS-HOST elapsed=$((SECONDS - start)) qemu_rc=$rc" >>"$log"
+[ "$rc" = 124 ] || [ "$rc" = 137 ] && vrs_log "$arch/$name: guest did not finish in ${VM_TIMEOUT}s"
+[ -s "$work/qemu.out" ] && sed 's/^/[qemu] /' "$work/qemu.out" >&2
+python3 "$VRS_TOP/tools/testing/vm/ktap.py" --name "$arch/$name" --tests "$VM_TESTS" \
+	--timed-out "$([ "$rc" = 124 ] || [ "$rc" = 137 ] && echo 1 || echo 0)" \
+	--result "$work/result" "$log"
