@@ -50,7 +50,7 @@ rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib
 # busybox
 case $arch in
 x86_64) cp /bin/busybox "$root/bin/busybox";;
-arm64) cp "$pkg/busybox/bin/busybox" "$root/bin/busybox";;
+arm64) cp "$pkg/busybox/usr/bin/busybox" "$root/bin/busybox";;
 esac
 
 # this tree's modules
@@ -62,7 +62,7 @@ done <"$bdir/modules.list"
 cp "$bdir/modules.list" "$root/vrs/modules.list"
 
 # stock Debian modules with their dependencies, decompressed for busybox modprobe
-kmods=$pkg/lib/modules/$VRS_KREL-$deb
+kmods=$pkg/usr/lib/modules/$VRS_KREL-$deb
 declare -A seen=()
 add_mod() {
 	local m=$1 line path deps d
@@ -81,7 +81,7 @@ add_mod() {
 }
 for m in $VM_STOCK_MODULES; do add_mod "$m"; done
 cp "$kmods"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$VRS_KREL-$deb/" 2>/dev/null || true
-depmod -b "$root" "$VRS_KREL-$deb"
+depmod -b "$root" "$VRS_KREL-$deb" 2>/dev/null || vrs_die "depmod failed for the image"
 
 # selftests
 for t in $VM_TESTS; do
@@ -130,8 +130,8 @@ done
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
 
-kernel=$(ls "$pkg"/boot/vmlinuz-* 2>/dev/null | head -n1)
-[ -n "$kernel" ] || vrs_die "no kernel image in $pkg/boot"
+kernel=$kmods/vmlinuz.unsigned
+[ -f "$kernel" ] || vrs_die "no kernel image $kernel"
 case $arch in
 x86_64) qemu=(qemu-system-x86_64 -M pc -cpu max); console=ttyS0;;
 arm64) qemu=(qemu-system-aarch64 -M virt,gic-version=3 -cpu max,pauth-impdef=on); console=ttyAMA0;;

@@ -133,7 +133,7 @@ TEST_F(module, load_unload)
 	EXPECT_EQ(-ENOENT, sysfs_state(variant->name, state, sizeof(state)));
 
 	EXPECT_EQ(0, bad_kmsg(_metadata, self->kmsg));
-	EXPECT_EQ(0, (tainted() & ~TAINT_ALLOWED) & ~taint_before)
+	EXPECT_EQ(0UL, (tainted() & ~TAINT_ALLOWED) & ~taint_before)
 		TH_LOG("taint 0x%lx -> 0x%lx", taint_before, tainted());
 }
 

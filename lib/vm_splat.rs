@@ -26,7 +26,7 @@ struct VmSplat;
 
 impl kernel::Module for VmSplat {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        if *module_parameters::warn.value() {
+        if module_parameters::warn.value() {
             pr_info!("triggering a warning on purpose (warn=1)\n");
             kernel::warn_on!(true);
         }
