@@ -18,3 +18,7 @@ pub use vring::*;
 #[cfg(test)]
 #[path = "host_tests.rs"]
 mod host_tests;
+
+#[cfg(test)]
+#[path = "proptests.rs"]
+mod proptests;
