@@ -51,10 +51,17 @@ impl TestEnv for HostEnv {
         self.arena.iter_mut().for_each(|w| *w = 0);
         self.used = 0;
     }
+    fn wrap_iterations(&self) -> usize {
+        if cfg!(miri) {
+            300
+        } else {
+            70_000
+        }
+    }
 }
 
 fn run_one(name: &str) -> CaseResult {
-    let mut env = HostEnv::new(1 << 20);
+    let mut env = HostEnv::new(1 << 16);
     let mut result = None;
     selftest::run_all(&mut env, |n, r| {
         if n == name {
@@ -66,7 +73,7 @@ fn run_one(name: &str) -> CaseResult {
 
 #[test]
 fn case_count_matches_plan() {
-    let mut env = HostEnv::new(1 << 20);
+    let mut env = HostEnv::new(1 << 16);
     let mut n = 0;
     selftest::run_all(&mut env, |_, _| n += 1);
     assert_eq!(n, selftest::NUM_CASES);

@@ -19,6 +19,11 @@ pub use vring::*;
 #[path = "host_tests.rs"]
 mod host_tests;
 
+/// Fuzz targets (host only).
+#[cfg(any(test, feature = "fuzzing"))]
+#[path = "fuzzing.rs"]
+pub mod fuzzing;
+
 #[cfg(test)]
 #[path = "proptests.rs"]
 mod proptests;

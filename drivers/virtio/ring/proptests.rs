@@ -321,7 +321,7 @@ fn num_for(fmt: Format, raw: u16) -> u16 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 512 }, ..ProptestConfig::default() })]
 
     #[test]
     fn every_token_back_once_and_no_lost_notification(
@@ -372,5 +372,11 @@ proptest! {
             prop_assert_eq!(got, 64);
             prop_assert!(drv.enable_cb());
         }
+    }
+
+    /// The hostile-device fuzz target on random inputs.
+    #[test]
+    fn hostile_device_never_breaks_the_driver(data in prop::collection::vec(any::<u8>(), 0..if cfg!(miri) { 64 } else { 2048 })) {
+        crate::fuzzing::hostile_device(&data);
     }
 }
