@@ -35,7 +35,12 @@ impl Bytes<'_> {
         Some(u16::from_le_bytes([self.u8()?, self.u8()?]))
     }
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]))
+        Some(u32::from_le_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
     }
 }
 
@@ -64,8 +69,12 @@ pub fn hostile_device(data: &[u8]) {
     // SAFETY: `backing` is 8-byte aligned, outlives every use of `whole`,
     // and is only accessed through RawMem.
     let whole = unsafe { RawMem::new(backing.as_mut_ptr().cast(), backing.len() * 8, 0x1000) };
-    let Some(ring) = whole.slice(0, size) else { return };
-    let Some(ind_mem) = whole.slice((size + 15) & !15 & !7, ind_size) else { return };
+    let Some(ring) = whole.slice(0, size) else {
+        return;
+    };
+    let Some(ind_mem) = whole.slice((size + 15) & !15 & !7, ind_size) else {
+        return;
+    };
     let ind = if indirect {
         Indirect::new(ind_mem, num, 4).ok()
     } else {
@@ -92,8 +101,14 @@ pub fn hostile_device(data: &[u8]) {
                 let nout = (op >> 3) as usize % 3;
                 let nin = (op >> 5) as usize % 3;
                 let len = d.u16().unwrap_or(1) as u32;
-                let out = [Buf { addr: 0x10_0000, len }; 2];
-                let inb = [Buf { addr: 0x20_0000, len }; 2];
+                let out = [Buf {
+                    addr: 0x10_0000,
+                    len,
+                }; 2];
+                let inb = [Buf {
+                    addr: 0x20_0000,
+                    len,
+                }; 2];
                 let token = in_flight.len();
                 match drv.add(&out[..nout], &inb[..nin], token) {
                     Ok(_) => in_flight.push(Some(len * nin as u32)),
@@ -156,6 +171,9 @@ pub fn hostile_device(data: &[u8]) {
             "detach returned token {t} not in flight"
         );
     }
-    assert!(in_flight.iter().all(Option::is_none), "detach missed a buffer");
+    assert!(
+        in_flight.iter().all(Option::is_none),
+        "detach missed a buffer"
+    );
     assert_eq!(drv.num_free(), num);
 }

@@ -99,9 +99,9 @@ fn is_used(flags: u16, wrap: bool) -> bool {
 /// Advance ring position `pos` with wrap counter `wrap` by `n`.
 #[inline]
 fn advance(num: u16, pos: u16, wrap: bool, n: u16) -> (u16, bool) {
-    let p = pos as u32 + n as u32;
-    if p >= num as u32 {
-        ((p - num as u32) as u16, !wrap)
+    let p = u32::from(pos) + u32::from(n);
+    if p >= u32::from(num) {
+        ((p - u32::from(num)) as u16, !wrap)
     } else {
         (p as u16, wrap)
     }
@@ -109,7 +109,7 @@ fn advance(num: u16, pos: u16, wrap: bool, n: u16) -> (u16, bool) {
 
 #[inline]
 fn off_wrap(pos: u16, wrap: bool) -> u16 {
-    pos | ((wrap as u16) << VRING_PACKED_EVENT_F_WRAP_CTR)
+    pos | (u16::from(wrap) << VRING_PACKED_EVENT_F_WRAP_CTR)
 }
 
 /// The notification decision against an event suppression structure at
@@ -123,7 +123,7 @@ fn need_event<M: RingMem>(mem: &M, ev: usize, num: u16, new: u16, wrap: bool, ad
     if flags != VRING_PACKED_EVENT_FLAG_DESC {
         return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
     }
-    if added >= num as u32 {
+    if added >= u32::from(num) {
         // More than a lap since the last decision: the event is behind us.
         return true;
     }
@@ -288,7 +288,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
             advance(self.lay.num, self.next_avail, self.avail_wrap, ndescs);
         self.free_id = self.slots[id as usize].next;
         self.num_free -= ndescs;
-        self.num_added = self.num_added.saturating_add(ndescs as u32);
+        self.num_added = self.num_added.saturating_add(u32::from(ndescs));
         let s = &mut self.slots[id as usize];
         s.token = token;
         s.ndescs = ndescs;
@@ -346,9 +346,9 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
             return Ok(None);
         }
         self.mem.rmb();
-        let id = self.mem.load16(d + 12) as u32;
+        let id = u32::from(self.mem.load16(d + 12));
         let len = self.mem.load32(d + 8);
-        if id >= self.lay.num as u32 {
+        if id >= u32::from(self.lay.num) {
             return Err(self.broken.fault(Fault::UsedIdOutOfRange { id }));
         }
         let s = self.slots[id as usize];
@@ -366,10 +366,8 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
             advance(self.lay.num, self.last_used, self.used_wrap, s.ndescs);
         self.free_id_slot(id as u16);
         if self.event_flags == VRING_PACKED_EVENT_FLAG_DESC {
-            self.mem.store16(
-                self.lay.driver,
-                off_wrap(self.last_used, self.used_wrap),
-            );
+            self.mem
+                .store16(self.lay.driver, off_wrap(self.last_used, self.used_wrap));
             self.mem.mb();
         }
         Ok(Some((s.token, len)))
@@ -431,7 +429,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
     /// are used; `false` if buffers are already pending.
     pub fn enable_cb_delayed(&mut self) -> bool {
         if self.opts.event_idx {
-            let bufs = (self.lay.num - self.num_free) as u32 * 3 / 4;
+            let bufs = u32::from(self.lay.num - self.num_free) * 3 / 4;
             let (p, w) = advance(self.lay.num, self.last_used, self.used_wrap, bufs as u16);
             self.mem.store16(self.lay.driver, off_wrap(p, w));
             self.mem.wmb();
@@ -607,8 +605,9 @@ impl<M: RingMem> PackedDevice<M> {
         self.mem.store16(d + 12, id);
         self.mem.wmb();
         self.mem.store16(d + 14, used_flags(self.used_wrap));
-        (self.used_pos, self.used_wrap) = advance(self.lay.num, self.used_pos, self.used_wrap, ndescs);
-        self.num_used = self.num_used.saturating_add(ndescs as u32);
+        (self.used_pos, self.used_wrap) =
+            advance(self.lay.num, self.used_pos, self.used_wrap, ndescs);
+        self.num_used = self.num_used.saturating_add(u32::from(ndescs));
     }
 
     /// Whether the driver must be notified of the buffers used since the

@@ -11,10 +11,10 @@
 //!   dedicated batch property).
 
 use crate::host_tests::HostEnv;
+use crate::packed::{PackedDevice, PackedDriver, PackedLayout};
 use crate::queue::{AnyDevice, AnyDriver, DeviceQueue, DriverQueue};
 use crate::selftest::{Format, TestEnv};
 use crate::split::{Indirect, Options, SplitDevice, SplitDriver, SplitLayout};
-use crate::packed::{PackedDevice, PackedDriver, PackedLayout};
 use crate::{Buf, Desc, DeviceMemory, Slot};
 use proptest::prelude::*;
 use std::vec;
@@ -41,7 +41,9 @@ fn setup<'s>(
 ) -> (Drv<'s>, Dev) {
     let opts = Options { event_idx };
     let ind = indirect.then(|| {
-        let m = env.alloc(Indirect::<crate::mem::RawMem>::size(num, 8)).unwrap();
+        let m = env
+            .alloc(Indirect::<crate::mem::RawMem>::size(num, 8))
+            .unwrap();
         Indirect::new(m, num, 8).unwrap()
     });
     match fmt {
@@ -75,7 +77,9 @@ fn shape() -> impl Strategy<Value = Shape> {
         prop::collection::vec(1u32..4096, 0..4),
         prop::collection::vec(1u32..4096, 0..4),
     )
-        .prop_filter("at least one segment", |(o, i)| !o.is_empty() || !i.is_empty())
+        .prop_filter("at least one segment", |(o, i)| {
+            !o.is_empty() || !i.is_empty()
+        })
         .prop_map(|(outs, ins)| Shape { outs, ins })
 }
 
@@ -128,12 +132,22 @@ impl Sim<'_, '_> {
                 let mut descs = [Desc::default(); 16];
                 match self.dev.pop_desc(&Map(self.env), &mut descs).unwrap() {
                     Some(p) => {
-                        let writable: u32 =
-                            descs[..p.count].iter().filter(|d| d.write).map(|d| d.len).sum();
+                        let writable: u32 = descs[..p.count]
+                            .iter()
+                            .filter(|d| d.write)
+                            .map(|d| d.len)
+                            .sum();
                         // The token is encoded in the first segment's address.
                         let token = (descs[0].addr >> 20) as usize - 1;
-                        let len = if writable == 0 { 0 } else { wlen_seed % (writable + 1) };
-                        assert!(self.expect[token].is_none(), "device saw token {token} twice");
+                        let len = if writable == 0 {
+                            0
+                        } else {
+                            wlen_seed % (writable + 1)
+                        };
+                        assert!(
+                            self.expect[token].is_none(),
+                            "device saw token {token} twice"
+                        );
                         self.expect[token] = Some(len);
                         self.dev.push(&p, len);
                         if self.dev.should_notify() {
@@ -258,8 +272,12 @@ fn run(
                 break;
             }
             let sh = &shapes[next];
-            let outs: Vec<Buf> =
-                sh.outs.iter().enumerate().map(|(k, &l)| encode(next, k, l)).collect();
+            let outs: Vec<Buf> = sh
+                .outs
+                .iter()
+                .enumerate()
+                .map(|(k, &l)| encode(next, k, l))
+                .collect();
             let ins: Vec<Buf> = sh
                 .ins
                 .iter()

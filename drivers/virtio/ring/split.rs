@@ -163,10 +163,7 @@ impl<M: RingMem> Indirect<M> {
                 (i + 1) as u16,
             );
         }
-        (
-            self.mem.dma_addr() + base as u64,
-            (n * DESC_SIZE) as u32,
-        )
+        (self.mem.dma_addr() + base as u64, (n * DESC_SIZE) as u32)
     }
 }
 
@@ -331,8 +328,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
 
         // Publish: the ring entry, then (after the descriptors and the entry
         // are visible) the index.
-        self.mem
-            .store16(self.lay.avail_ring(self.avail_idx), head);
+        self.mem.store16(self.lay.avail_ring(self.avail_idx), head);
         self.avail_idx = self.avail_idx.wrapping_add(1);
         self.num_added = self.num_added.saturating_add(1);
         self.mem.wmb();
@@ -390,7 +386,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         let e = self.lay.used_ring(self.last_used);
         let id = self.mem.load32(e);
         let len = self.mem.load32(e + 4);
-        if id >= self.lay.num as u32 {
+        if id >= u32::from(self.lay.num) {
             return Err(self.broken.fault(Fault::UsedIdOutOfRange { id }));
         }
         let s = self.slots[id as usize];
@@ -494,7 +490,10 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
                 .store16(self.lay.used_event(), self.last_used.wrapping_add(bufs));
         }
         self.mem.mb();
-        self.mem.load16(self.lay.used_idx()).wrapping_sub(self.last_used) <= bufs
+        self.mem
+            .load16(self.lay.used_idx())
+            .wrapping_sub(self.last_used)
+            <= bufs
     }
 
     /// Take back one buffer the device never used (on teardown, after the
@@ -592,7 +591,7 @@ impl<M: RingMem> SplitDevice<M> {
     /// Return chain `id` with `len` bytes written.
     pub fn push_used(&mut self, id: u16, len: u32) {
         let e = self.lay.used_ring(self.used_idx);
-        self.mem.store32(e, id as u32);
+        self.mem.store32(e, u32::from(id));
         self.mem.store32(e + 4, len);
         self.used_idx = self.used_idx.wrapping_add(1);
         self.mem.wmb();
@@ -652,7 +651,7 @@ pub(crate) fn walk_chain<M: RingMem, D: DeviceMemory>(
     let mut seen = 0u32;
     loop {
         seen += 1;
-        if seen > num as u32 {
+        if seen > u32::from(num) {
             return Err(Error::Fault(Fault::ChainLoop));
         }
         let off = table + i as usize * DESC_SIZE;
