@@ -111,7 +111,7 @@ if [ ! -f "$kdir/.pkgs-$kver" ]; then
 	dpkg-deb -x "$(ls "$kdir"/debs/busybox-static_*_arm64.deb | head -n1)" "$kdir/pkg-arm64/busybox"
 	# The packages ship no modules.dep (depmod runs at install): make it.
 	for a in amd64 arm64; do
-		vrs_chroot "depmod -b '$kdir/pkg-$(vrs_karch $a)/usr' $rel-$a" || vrs_die "depmod failed for $a"
+		vrs_chroot "depmod -b '$kdir/pkg-$(vrs_karch $a)/usr' $rel-$a 2>&1 | grep -v \"could not open modules\" >&2; exit \${PIPESTATUS[0]}" || vrs_die "depmod failed for $a"
 	done
 	touch "$kdir/.pkgs-$kver"
 else
