@@ -27,3 +27,7 @@ pub mod fuzzing;
 #[cfg(test)]
 #[path = "proptests.rs"]
 mod proptests;
+
+#[cfg(all(test, loom))]
+#[path = "loom_tests.rs"]
+mod loom_tests;

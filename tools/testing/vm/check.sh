@@ -32,6 +32,18 @@ for manifest in $(cd "$VRS_TOP" && git ls-files '*Cargo.toml' 2>/dev/null | grep
 done
 phase "host tests" SECONDS-t
 
+# ---------------------------------------------------------------- loom
+# Model checking of the two notification races (drivers/virtio/ring/loom_tests.rs).
+t=$SECONDS
+echo "== loom: drivers/virtio/ring"
+out=$(cd "$VRS_TOP/drivers/virtio/ring" && RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
+	CARGO_TARGET_DIR=target/loom cargo test --release loom_ 2>&1); rc=$?
+echo "$out" | grep -E '^test result:|FAILED|panicked' | sed 's/^/  loom: /'
+while read -r p f s; do P=$((P + p)); F=$((F + f)); done < <(
+	echo "$out" | sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p')
+[ $rc = 0 ] || { echo "$out" | tail -n 30; fail "loom exited $rc"; }
+phase "loom" SECONDS-t
+
 # ---------------------------------------------------------------- miri
 # The ring crate's tests under miri (undefined behaviour, data races).
 # Weak-memory emulation is off: miri 2026-05 panics in weak_memory.rs on
