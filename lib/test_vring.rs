@@ -73,16 +73,20 @@ impl kernel::Module for TestVring {
         pr_info!("KTAP version 1\n");
         pr_info!("1..{}\n", NUM_CASES);
         let (mut n, mut failed) = (0usize, 0usize);
-        run_all(&mut env, |_| true, |name, r| {
-            n += 1;
-            match r {
-                Ok(()) => pr_info!("ok {} {}\n", n, name),
-                Err(why) => {
-                    failed += 1;
-                    pr_err!("not ok {} {} # {}\n", n, name, why);
+        run_all(
+            &mut env,
+            |_| true,
+            |name, r| {
+                n += 1;
+                match r {
+                    Ok(()) => pr_info!("ok {} {}\n", n, name),
+                    Err(why) => {
+                        failed += 1;
+                        pr_err!("not ok {} {} # {}\n", n, name, why);
+                    }
                 }
-            }
-        });
+            },
+        );
         pr_info!("# vring: pass:{} fail:{}\n", n - failed, failed);
         drop(arena);
         drop(reg);

@@ -63,11 +63,15 @@ impl TestEnv for HostEnv {
 fn run_one(name: &str) -> CaseResult {
     let mut env = HostEnv::new(1 << 16);
     let mut result = None;
-    selftest::run_all(&mut env, |n| n == name, |n, r| {
-        if n == name {
-            result = Some(r);
-        }
-    });
+    selftest::run_all(
+        &mut env,
+        |n| n == name,
+        |n, r| {
+            if n == name {
+                result = Some(r);
+            }
+        },
+    );
     result.expect("no such case")
 }
 
