@@ -517,6 +517,11 @@ impl<M: RingMem> PackedDevice<M> {
         (f & VRING_PACKED_DESC_F_AVAIL != 0) == wrap && (f & VRING_PACKED_DESC_F_USED != 0) != wrap
     }
 
+    /// Whether the driver has made a buffer available that was not taken.
+    pub fn has_avail(&self) -> bool {
+        self.avail_at(self.next_avail, self.avail_wrap)
+    }
+
     /// Take the next available chain into `descs`.
     pub fn pop<D: DeviceMemory>(
         &mut self,

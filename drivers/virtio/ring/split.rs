@@ -560,6 +560,11 @@ impl<M: RingMem> SplitDevice<M> {
         self.broken.is_broken()
     }
 
+    /// Whether the driver has made a buffer available that was not taken.
+    pub fn has_avail(&self) -> bool {
+        self.mem.load16(self.lay.avail_idx()) != self.last_avail
+    }
+
     /// Take the next available chain, writing its descriptors (indirect
     /// tables resolved through `dm`) into `descs`.
     pub fn pop<D: DeviceMemory>(&mut self, dm: &D, descs: &mut [Desc]) -> Result<Option<Chain>> {

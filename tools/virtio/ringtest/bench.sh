@@ -1,0 +1,87 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench.sh: the kernel's ring benchmark (tools/virtio/ringtest/main.c of the
+# cached Debian 7.3 source, unmodified) driving three ring implementations
+# with identical options in one run:
+#   c_split      the kernel's virtio_ring_0_9.c (the C anchor)
+#   rust_split   drivers/virtio/ring split ring   (tools/virtio/ringtest/rust)
+#   rust_packed  drivers/virtio/ring packed ring
+# Prints per mode min and median wall time over REPS runs, the throughput
+# ratio against C split (C median / implementation median), and the
+# notifications (kicks, calls) per buffer. A benchmark, not a test: it
+# reports goals as met or not and always exits 0 unless something failed
+# to build or run.
+#
+# Environment: REPS (5), CYCLES (--run-cycles, 2000000).
+set -euo pipefail
+. "$(dirname "$0")/../../testing/vm/lib.sh"
+VRS_STEP=ringtest
+vrs_load_kernel
+REPS=${REPS:-5}
+CYCLES=${CYCLES:-2000000}
+src=$VRS_KSRC/tools/virtio/ringtest
+here=$VRS_TOP/tools/virtio/ringtest
+out=$VRS_TOP/build/ringtest
+mkdir -p "$out"
+CFLAGS=(-O2 -pthread -Wall -I"$src")
+WRAP=(-Wl,--wrap=kick -Wl,--wrap=call)
+
+vrs_log "building (main.c and virtio_ring_0_9.c from $src)"
+cc "${CFLAGS[@]}" -c "$src/main.c" -o "$out/main.o"
+cc "${CFLAGS[@]}" -c "$src/virtio_ring_0_9.c" -o "$out/virtio_ring_0_9.o"
+cc "${CFLAGS[@]}" -c "$here/notify_count.c" -o "$out/notify_count.o"
+cc -pthread "$out/main.o" "$out/virtio_ring_0_9.o" "$out/notify_count.o" "${WRAP[@]}" -o "$out/c_split"
+for f in split packed; do
+	(cd "$here/rust" && CARGO_TARGET_DIR="$out/target-$f" cargo build -q --release --features "$f")
+	cc -pthread "$out/main.o" "$out/notify_count.o" "$out/target-$f/release/libringtest_rs.a" \
+		"${WRAP[@]}" -ldl -lm -o "$out/rust_$f"
+done
+
+impls=(c_split rust_split rust_packed)
+modes=("default:" "batch64:--batch=64" "sleep:--sleep" "sleep-batch64:--sleep --batch=64")
+declare -A med mn kpb cpb
+for m in "${modes[@]}"; do
+	name=${m%%:*} args=${m#*:}
+	for i in "${impls[@]}"; do
+		times=()
+		for ((r = 0; r < REPS; r++)); do
+			s=$(date +%s.%N)
+			# shellcheck disable=SC2086
+			"$out/$i" --run-cycles "$CYCLES" $args 2>"$out/$i.$name.err" ||
+				vrs_die "$i $args failed: $(cat "$out/$i.$name.err")"
+			e=$(date +%s.%N)
+			times+=("$(echo "$e - $s" | bc -l)")
+		done
+		sorted=$(printf '%s\n' "${times[@]}" | sort -g)
+		mn[$i.$name]=$(echo "$sorted" | head -n1)
+		med[$i.$name]=$(echo "$sorted" | sed -n "$(((REPS + 1) / 2))p")
+		read -r k c < <(sed -n 's/^notifications: kicks \([0-9]*\) calls \([0-9]*\)/\1 \2/p' "$out/$i.$name.err")
+		kpb[$i.$name]=$(echo "scale=4; $k / $CYCLES" | bc -l)
+		cpb[$i.$name]=$(echo "scale=4; $c / $CYCLES" | bc -l)
+	done
+done
+
+printf '\nringtest: %s buffers per run, %s runs each, ring size 256, event index on\n' "$CYCLES" "$REPS"
+printf '%-14s %-12s %9s %9s %8s %10s %10s\n' mode impl min_s median_s vs_C kicks/buf calls/buf
+for m in "${modes[@]}"; do
+	name=${m%%:*}
+	for i in "${impls[@]}"; do
+		ratio=$(echo "scale=3; ${med[c_split.$name]} / ${med[$i.$name]}" | bc -l)
+		printf '%-14s %-12s %9.3f %9.3f %7.2fx %10s %10s\n' "$name" "$i" "${mn[$i.$name]}" \
+			"${med[$i.$name]}" "$ratio" "${kpb[$i.$name]}" "${cpb[$i.$name]}"
+	done
+done
+
+goal() { # description, bc condition
+	if [ "$(echo "$2" | bc -l)" = 1 ]; then echo "goal met:     $1"; else echo "goal NOT met: $1"; fi
+}
+echo
+for name in default batch64; do
+	goal "rust_split >= 1.05x c_split ($name)" "${med[c_split.$name]} / ${med[rust_split.$name]} >= 1.05"
+	goal "rust_packed >= 1.15x c_split ($name)" "${med[c_split.$name]} / ${med[rust_packed.$name]} >= 1.15"
+done
+for i in rust_split rust_packed; do
+	goal "$i sleep-batch64: <= 1 kick and <= 1 call per batch of 64" \
+		"${kpb[$i.sleep-batch64]} <= 1/64 + 0.0001 && ${cpb[$i.sleep-batch64]} <= 1/64 + 0.0001"
+done
