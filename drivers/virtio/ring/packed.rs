@@ -365,10 +365,10 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
         (self.last_used, self.used_wrap) =
             advance(self.lay.num, self.last_used, self.used_wrap, s.ndescs);
         self.free_id_slot(id as u16);
+        // As in the split ring: no full barrier, enable_cb()/poll() have it.
         if self.event_flags == VRING_PACKED_EVENT_FLAG_DESC {
             self.mem
                 .store16(self.lay.driver, off_wrap(self.last_used, self.used_wrap));
-            self.mem.mb();
         }
         Ok(Some((s.token, len)))
     }

@@ -403,10 +403,13 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         self.free_chain(id as u16);
         self.last_used = self.last_used.wrapping_add(1);
         // With event index and callbacks on, ask for an interrupt at the
-        // next buffer (virtqueue_get_buf_ctx_split).
+        // next buffer. Unlike virtqueue_get_buf_ctx_split() there is no
+        // full barrier here: a caller about to wait for an interrupt must
+        // re-enable through enable_cb()/poll(), whose barrier and re-check
+        // close the race (loom_tests.rs); this store only keeps interrupts
+        // coming sooner for callers that never disable them.
         if self.opts.event_idx && self.cb_enabled {
             self.mem.store16(self.lay.used_event(), self.last_used);
-            self.mem.mb();
         }
         Ok(Some((s.token, len)))
     }

@@ -37,7 +37,10 @@ extern "C" {
     fn call();
 }
 
-/// State owned by one thread of `main.c`.
+/// State owned by one thread of `main.c`, on cache lines of its own (as
+/// the C `struct guest` / `struct host` padding does), so the two spinning
+/// threads do not false-share.
+#[repr(align(128))]
 struct PerThread<T>(UnsafeCell<Option<T>>);
 
 // SAFETY: `main.c` initialises both in `alloc_ring()` before it starts the
