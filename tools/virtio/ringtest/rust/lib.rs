@@ -114,13 +114,15 @@ pub extern "C" fn add_inbuf(len: c_uint, buf: *mut c_void, datap: *mut c_void) -
     }
 }
 
+/// # Safety
+/// `lenp` and `bufp` must be valid for writes (main.c passes locals).
 #[no_mangle]
-pub extern "C" fn get_buf(lenp: *mut c_uint, bufp: *mut *mut c_void) -> *mut c_void {
+pub unsafe extern "C" fn get_buf(lenp: *mut c_uint, bufp: *mut *mut c_void) -> *mut c_void {
     // SAFETY: guest thread.
     let g = unsafe { GUEST.get() };
     match g.get_used() {
         Ok(Some((token, len))) => {
-            // SAFETY: main.c passes valid out-pointers.
+            // SAFETY: valid for writes, per this function's contract.
             unsafe {
                 *lenp = len;
                 *bufp = token as *mut c_void;
@@ -178,8 +180,10 @@ pub extern "C" fn avail_empty() -> bool {
     !unsafe { HOST.get() }.has_avail()
 }
 
+/// # Safety
+/// `lenp` and `bufp` must be valid for writes (main.c passes locals).
 #[no_mangle]
-pub extern "C" fn use_buf(lenp: *mut c_uint, bufp: *mut *mut c_void) -> bool {
+pub unsafe extern "C" fn use_buf(lenp: *mut c_uint, bufp: *mut *mut c_void) -> bool {
     // SAFETY: host thread.
     let h = unsafe { HOST.get() };
     let mut d = [Desc::default(); 1];
@@ -189,7 +193,7 @@ pub extern "C" fn use_buf(lenp: *mut c_uint, bufp: *mut *mut c_void) -> bool {
             h.push_used(c.id, 0, c.ndescs);
             #[cfg(not(feature = "packed"))]
             h.push_used(c.id, 0);
-            // SAFETY: main.c passes valid out-pointers.
+            // SAFETY: valid for writes, per this function's contract.
             unsafe {
                 *lenp = d[0].len;
                 *bufp = d[0].addr as *mut c_void;
