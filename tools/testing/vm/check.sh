@@ -23,6 +23,8 @@ t=$SECONDS
 for manifest in $(cd "$VRS_TOP" && git ls-files '*Cargo.toml' 2>/dev/null | grep -v '/fuzz/'); do
 	dir=$(dirname "$VRS_TOP/$manifest")
 	grep -q '^\[workspace\]' "$VRS_TOP/$manifest" || [ ! -f "$dir/../Cargo.toml" ] || continue
+	# Benchmark glue (staticlibs linked with C by their scripts) has no tests.
+	grep -q '^crate-type = \["staticlib"\]' "$VRS_TOP/$manifest" && continue
 	echo "== cargo test: ${manifest%/Cargo.toml}"
 	out=$(cd "$dir" && cargo test --release 2>&1); rc=$?
 	echo "$out" | grep -E '^(test result:|running|error|warning: unused)|FAILED|panicked' | sed 's/^/  /'
