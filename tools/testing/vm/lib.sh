@@ -9,7 +9,7 @@
 #       pkg-{x86_64,arm64}/           unpacked headers/binary/modules packages
 #   $VRS_CACHE/kernel.env             which release is current (written by setup)
 
-: "${VRS_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/virtio-rs}"
+: "${VRS_CACHE:=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/virtio-rs}"
 : "${VRS_KSERIES:=7.3}"          # the Debian kernel series we target
 VRS_CHROOT=$VRS_CACHE/chroot
 VRS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
