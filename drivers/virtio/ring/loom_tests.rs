@@ -171,35 +171,22 @@ fn avail_side(fmt: Format, event_idx: bool) {
     });
 }
 
-#[test]
-fn loom_split_used_side_flags() {
-    used_side(Format::Split, false)
+macro_rules! models {
+    ($($name:ident: $side:ident($fmt:ident, $event_idx:expr);)*) => {$(
+        #[test]
+        fn $name() {
+            $side(Format::$fmt, $event_idx)
+        }
+    )*};
 }
-#[test]
-fn loom_split_used_side_event_idx() {
-    used_side(Format::Split, true)
-}
-#[test]
-fn loom_packed_used_side_flags() {
-    used_side(Format::Packed, false)
-}
-#[test]
-fn loom_packed_used_side_event_idx() {
-    used_side(Format::Packed, true)
-}
-#[test]
-fn loom_split_avail_side_flags() {
-    avail_side(Format::Split, false)
-}
-#[test]
-fn loom_split_avail_side_event_idx() {
-    avail_side(Format::Split, true)
-}
-#[test]
-fn loom_packed_avail_side_flags() {
-    avail_side(Format::Packed, false)
-}
-#[test]
-fn loom_packed_avail_side_event_idx() {
-    avail_side(Format::Packed, true)
+
+models! {
+    loom_split_used_side_flags: used_side(Split, false);
+    loom_split_used_side_event_idx: used_side(Split, true);
+    loom_packed_used_side_flags: used_side(Packed, false);
+    loom_packed_used_side_event_idx: used_side(Packed, true);
+    loom_split_avail_side_flags: avail_side(Split, false);
+    loom_split_avail_side_event_idx: avail_side(Split, true);
+    loom_packed_avail_side_flags: avail_side(Packed, false);
+    loom_packed_avail_side_event_idx: avail_side(Packed, true);
 }

@@ -226,7 +226,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
 
     /// Mark the queue broken; further operations fail.
     pub fn set_broken(&mut self) {
-        let _ = self.broken.fault(Fault::ChainLoop);
+        self.broken.set();
     }
 
     /// Make a buffer available (see [`SplitDriver::add`]). Returns its id.

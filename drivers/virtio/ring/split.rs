@@ -260,7 +260,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
 
     /// Mark the queue broken (e.g. on device removal); further operations fail.
     pub fn set_broken(&mut self) {
-        let _ = self.broken.fault(Fault::ChainLoop);
+        self.broken.set();
     }
 
     /// Make a buffer of device-readable `out` and device-writable `inb`

@@ -202,6 +202,11 @@ impl BrokenFlag {
     pub(crate) fn is_broken(&self) -> bool {
         self.0
     }
+
+    /// Mark broken without a device fault (e.g. on removal).
+    pub(crate) fn set(&mut self) {
+        self.0 = true;
+    }
 }
 
 /// Sum of segment lengths, saturating at `u32::MAX`.
