@@ -22,9 +22,45 @@ while read -r sym def; do
 	syms+=("$sym=$val")
 done < <(awk '/^config /{s="CONFIG_"$2} /^[ \t]+default /{if(s){print s, $2; s=""}}' "$VRS_TOP/Kconfig")
 
+# Rust bindings for the kernel's virtio API (not among the kernel crate's
+# bindings): bindgen with the exact options and clang flags the kernel's own
+# bindings were generated with (from its .cmd file), restricted to the virtio
+# items; every other type resolves to kernel::bindings. Regenerated when the
+# header, the shim header or the kernel tree changes.
+gen=$bdir/gen
+mkdir -p "$gen"
+vb=$gen/virtio_bindings.rs
+hdr=$VRS_TOP/drivers/virtio/bindings/virtio_helper.h
+cmd=$out/rust/bindings/.bindings_generated.rs.cmd
+if [ ! -s "$vb" ] || [ "$hdr" -nt "$vb" ] || [ "$VRS_TOP/drivers/virtio/bindings/virtio_shim.h" -nt "$vb" ] ||
+	[ "$cmd" -nt "$vb" ]; then
+	vrs_log "$arch: bindgen (virtio)"
+	line=$(sed -n 's/^savedcmd_rust\/bindings\/bindings_generated.rs := bindgen [^ ]* //p' "$cmd")
+	bopts=${line%% -o rust/bindings/bindings_generated.rs -- *}
+	copts=${line#* -- }
+	copts=${copts%%;*}
+	copts=$(echo "$copts" | sed 's/-Wp,-MMD,[^ ]*//')
+	allow=(--allowlist-type 'virtio_device|virtqueue|virtio_config_ops|virtqueue_info|virtio_shm_region'
+		--allowlist-type 'virtio_device_id|virtio_map|vq_callback_t|vringh_config_ops|virtio_map_ops|vduse_vq_group'
+		--opaque-type 'vringh_config_ops|virtio_map_ops|vduse_vq_group'
+		--allowlist-function 'register_virtio_device|unregister_virtio_device|vring_create_virtqueue|vring_del_virtqueue'
+		--allowlist-function 'virtqueue_get_(vring_size|desc_addr|avail_addr|used_addr)|vring_interrupt'
+		--allowlist-function 'virtio_config_changed|vring_transport_features|vring_notification_data'
+		--allowlist-function 'virtio_device_(freeze|restore)|vrs_virtio_.*'
+		--allowlist-var 'VIRTIO_(F|MMIO|CONFIG_S|TRANSPORT_F|ID)_.*|VIRTIO_MMIO_.*|VRING_.*'
+		--no-recursive-allowlist)
+	# The kernel's command is shell text with make's $(pound) for '#': run it
+	# as a script so its quoting means what it meant to make.
+	{
+		echo "cd '$out'"
+		echo "bindgen '$hdr' ${bopts//\$(pound)/#} ${allow[*]@Q} -o '$vb.tmp' -- $copts -I'$VRS_TOP/drivers/virtio/bindings'"
+	} >"$gen/bindgen.sh"
+	vrs_chroot "bash -e '$gen/bindgen.sh'" && mv "$vb.tmp" "$vb"
+fi
+
 vrs_log "$arch: modules (Debian $VRS_KREL)"
 vrs_chroot "make -s -C '$out' M='$VRS_TOP' MO='$bdir/modules' ARCH=$arch \
-	CROSS_COMPILE=$(vrs_cross "$arch") ${CLIPPY:+CLIPPY=1} ${syms[*]} -j\$(nproc) modules"
+	CROSS_COMPILE=$(vrs_cross "$arch") VRS_GEN='$gen' ${CLIPPY:+CLIPPY=1} ${syms[*]} -j\$(nproc) modules"
 # The list of modules built, for the VM image and the load/unload test.
 # (modules.order, not a directory scan: stale objects of removed modules stay out)
 sed 's|\.o$|.ko|' "$bdir/modules/modules.order" >"$bdir/modules.list"

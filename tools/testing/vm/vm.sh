@@ -16,6 +16,7 @@
 #   VM_APPEND           extra kernel command line
 #   VM_TIMEOUT          seconds for the whole boot (default 300)
 #   VM_MEM              guest memory in MiB (default 1024)
+# and may create files in $VM_WORK (this boot's work directory, empty).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 VRS_STEP=vm
@@ -33,19 +34,21 @@ conf=${2:?usage: vm.sh [--shell] ARCH CONF}
 deb=$(vrs_debarch "$arch")
 vrs_load_kernel
 
-VM_TESTS= VM_STOCK_MODULES= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
-# shellcheck source=/dev/null
-. "$conf"
-qemu_extra_var=VM_QEMU_$arch
-qemu_extra=${!qemu_extra_var:-}
-[ -n "$timeout_override" ] && VM_TIMEOUT=$timeout_override
 name=${tag:-$(basename "$(dirname "$conf")")}
-
 bdir=$VRS_TOP/build/$arch
 pkg=$VRS_KDIR/pkg-$arch
 work=$bdir/vm/$name
 root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$VRS_KREL-$deb"}
+
+VM_TESTS= VM_STOCK_MODULES= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
+# The conf may create files (disk images) in VM_WORK, this boot's directory.
+VM_WORK=$work
+# shellcheck source=/dev/null
+. "$conf"
+qemu_extra_var=VM_QEMU_$arch
+qemu_extra=${!qemu_extra_var:-}
+[ -n "$timeout_override" ] && VM_TIMEOUT=$timeout_override
 
 # busybox
 case $arch in

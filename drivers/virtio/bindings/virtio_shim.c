@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C shims for drivers/virtio/bindings (see virtio_shim.h). Included by a C
+ * file of each module that uses the bindings, so every module carries its
+ * own copy and nothing extra is exported.
+ */
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include "virtio_shim.h"
+
+irqreturn_t vrs_virtio_vring_interrupt_all(struct virtio_device *vdev, int irq)
+{
+	struct virtqueue *vq;
+	irqreturn_t ret = IRQ_NONE;
+
+	/* Queues in reset (disable_vq_and_reset) may have their ring replaced. */
+	virtio_device_for_each_vq(vdev, vq)
+		if (!READ_ONCE(vq->reset))
+			ret |= vring_interrupt(irq, vq);
+	return ret;
+}
+
+struct virtqueue *vrs_virtio_find_vq(struct virtio_device *vdev, unsigned int index)
+{
+	struct virtqueue *vq;
+
+	virtio_device_for_each_vq(vdev, vq)
+		if (vq->index == index)
+			return vq;
+	return NULL;
+}
+
+struct virtqueue *vrs_virtio_first_vq(struct virtio_device *vdev)
+{
+	return list_first_entry_or_null(&vdev->vqs, struct virtqueue, list);
+}
+
+bool vrs_virtio_test_bit(const struct virtio_device *vdev, unsigned int bit)
+{
+	return __virtio_test_bit(vdev, bit);
+}

@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! virtio-mmio transport (virtio spec 4.2) in Rust: a drop-in for the
+//! kernel's `virtio_mmio.ko`.
+//!
+//! A platform driver for DT `virtio,mmio`, ACPI `LNRO0005` and devices
+//! given with `device=<size>@<base>:<irq>[:<id>]` (`cmdline.c`). Each
+//! device goes on the kernel's virtio bus through
+//! [`virtio::Registration`], with the queues on the kernel's vring, so the
+//! kernel's own virtio drivers bind unmodified. Version 2 and legacy
+//! version 1 devices; per-queue reset (`VIRTIO_F_RING_RESET`) through
+//! `QueueReset`, which the C driver does not offer.
+//!
+//! Everything here is safe Rust over the kernel's `platform`, `io`, `irq`
+//! and `dma` abstractions and `drivers/virtio/bindings`.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::{
+    acpi,
+    device::{Bound, Core as CoreCtx},
+    dma::{Device as _, DmaMask},
+    driver,
+    io::{mem::IoMem, Io},
+    irq::{self, IrqReturn},
+    new_mutex, of, platform,
+    prelude::*,
+    sync::{Arc, Mutex},
+    time::{delay::fsleep, Delta},
+};
+
+mod cmdline;
+mod regs;
+#[path = "../bindings/virtio.rs"]
+mod virtio;
+
+use virtio::{DeviceRef, RingAddrs, ShmRegion, Transport};
+
+/// The register window; the configuration space above it is checked at
+/// run time against the size of the device's memory resource.
+type Regs<'a> = IoMem<'a, { regs::REGS_SIZE }>;
+
+/// Queues with their own notification counter; higher ones share the last.
+const QUEUE_STATS: usize = 16;
+
+/// Counters (exported in debugfs).
+struct Stats {
+    /// Interrupts with a non-zero `InterruptStatus`.
+    interrupts: AtomicU64,
+    /// Configuration change notifications.
+    config: AtomicU64,
+    /// Available-buffer notifications per queue.
+    notifies: [AtomicU64; QUEUE_STATS],
+}
+
+/// What the interrupt handler and the config ops share.
+struct Core<'a> {
+    regs: Regs<'a>,
+    version: u32,
+    irq: u32,
+    stats: Stats,
+}
+
+/// The wired-interrupt handler (virtio spec 4.2.3.4).
+struct IrqHandler<'a> {
+    core: Arc<Core<'a>>,
+    dev: DeviceRef,
+}
+
+impl irq::Handler for IrqHandler<'_> {
+    fn handle(&self) -> IrqReturn {
+        let c = &self.core;
+        let status = c.regs.read32(regs::INTERRUPT_STATUS);
+        if status & (regs::INT_VRING | regs::INT_CONFIG) == 0 {
+            // Not ours (the line may be shared), or nothing we know.
+            return IrqReturn::None;
+        }
+        c.regs.write32(
+            status & (regs::INT_VRING | regs::INT_CONFIG),
+            regs::INTERRUPT_ACK,
+        );
+        c.stats.interrupts.fetch_add(1, Relaxed);
+        if status & regs::INT_CONFIG != 0 {
+            c.stats.config.fetch_add(1, Relaxed);
+            self.dev.config_changed();
+        }
+        if status & regs::INT_VRING != 0 {
+            self.dev.vring_interrupt_all(c.irq);
+        }
+        IrqReturn::Handled
+    }
+}
+
+/// The [`Transport`] of one virtio-mmio device.
+#[pin_data]
+struct MmioTransport<'a> {
+    pdev: &'a platform::Device<Bound>,
+    core: Arc<Core<'a>>,
+    /// The interrupt, requested while the driver has queues (as the C
+    /// driver does: `find_vqs` to `del_vqs`).
+    #[pin]
+    irq: Mutex<Option<Pin<KBox<irq::Registration<'a, IrqHandler<'a>>>>>>,
+}
+
+/// How long a device may take to complete a (queue) reset.
+const RESET_POLLS: u32 = 1000;
+
+impl MmioTransport<'_> {
+    fn regs(&self) -> &Regs<'_> {
+        &self.core.regs
+    }
+
+    fn legacy(&self) -> bool {
+        self.core.version == 1
+    }
+
+    /// Poll `reg` until it reads 0, sleeping 100 us between reads.
+    fn wait_zero(&self, reg: usize) -> Result {
+        for _ in 0..RESET_POLLS {
+            if self.regs().read32(reg) == 0 {
+                return Ok(());
+            }
+            fsleep(Delta::from_micros(100));
+        }
+        Err(ETIMEDOUT)
+    }
+
+    fn config_read(&self, off: usize, buf: &mut [u8]) -> Result {
+        let r = self.regs();
+        let at = regs::CONFIG.checked_add(off).ok_or(EINVAL)?;
+        // Legacy devices: byte accesses only (as virtio_mmio.c). Modern:
+        // accesses as wide as the field, 64-bit as two 32-bit halves
+        // (spec 4.2.2.2).
+        match (self.legacy(), buf.len()) {
+            (false, 1) => buf[0] = r.try_read8(at)?,
+            (false, 2) => buf.copy_from_slice(&r.try_read16(at)?.to_le_bytes()),
+            (false, 4) => buf.copy_from_slice(&r.try_read32(at)?.to_le_bytes()),
+            (false, 8) => {
+                buf[..4].copy_from_slice(&r.try_read32(at)?.to_le_bytes());
+                buf[4..].copy_from_slice(&r.try_read32(at + 4)?.to_le_bytes());
+            }
+            _ => {
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = r.try_read8(at + i)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn config_write(&self, off: usize, buf: &[u8]) -> Result {
+        let r = self.regs();
+        let at = regs::CONFIG.checked_add(off).ok_or(EINVAL)?;
+        let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        match (self.legacy(), buf.len()) {
+            (false, 1) => r.try_write8(buf[0], at)?,
+            (false, 2) => r.try_write16(u16::from_le_bytes([buf[0], buf[1]]), at)?,
+            (false, 4) => r.try_write32(le32(buf), at)?,
+            (false, 8) => {
+                r.try_write32(le32(&buf[..4]), at)?;
+                r.try_write32(le32(&buf[4..]), at + 4)?;
+            }
+            _ => {
+                for (i, b) in buf.iter().enumerate() {
+                    r.try_write8(*b, at + i)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn select(&self, index: u16) {
+        self.regs().write32(u32::from(index), regs::QUEUE_SEL);
+    }
+}
+
+impl Transport for MmioTransport<'_> {
+    fn bus_name(&self) -> &CStr {
+        self.pdev.as_ref().name()
+    }
+
+    fn get_config(&self, offset: usize, buf: &mut [u8]) {
+        if self.config_read(offset, buf).is_err() {
+            dev_warn_ratelimited(self.pdev, offset, buf.len());
+            buf.fill(0);
+        }
+    }
+
+    fn set_config(&self, offset: usize, buf: &[u8]) {
+        if self.config_write(offset, buf).is_err() {
+            dev_warn_ratelimited(self.pdev, offset, buf.len());
+        }
+    }
+
+    fn generation(&self) -> u32 {
+        if self.legacy() {
+            0
+        } else {
+            self.regs().read32(regs::CONFIG_GENERATION)
+        }
+    }
+
+    fn status(&self) -> u8 {
+        (self.regs().read32(regs::STATUS) & 0xff) as u8
+    }
+
+    fn set_status(&self, status: u8) {
+        // 0 would be a reset: that is `reset()`.
+        if status != 0 {
+            self.regs().write32(u32::from(status), regs::STATUS);
+        }
+    }
+
+    fn reset(&self) {
+        self.regs().write32(0, regs::STATUS);
+        // Spec 4.2.2.1 / 2.4: the reset is complete when Status reads 0.
+        if self.wait_zero(regs::STATUS).is_err() {
+            dev_err!(self.pdev.as_ref(), "device did not complete its reset\n");
+        }
+    }
+
+    fn device_features(&self) -> u64 {
+        let r = self.regs();
+        r.write32(1, regs::DEVICE_FEATURES_SEL);
+        let hi = r.read32(regs::DEVICE_FEATURES);
+        r.write32(0, regs::DEVICE_FEATURES_SEL);
+        let lo = r.read32(regs::DEVICE_FEATURES);
+        (u64::from(hi) << 32) | u64::from(lo)
+    }
+
+    fn finalize_features(&self, features: u64) -> Result {
+        if !self.legacy() && features & (1 << virtio::sys::VIRTIO_F_VERSION_1) == 0 {
+            dev_err!(
+                self.pdev.as_ref(),
+                "version 2 devices must offer VIRTIO_F_VERSION_1\n"
+            );
+            return Err(EINVAL);
+        }
+        let r = self.regs();
+        r.write32(1, regs::DRIVER_FEATURES_SEL);
+        r.write32((features >> 32) as u32, regs::DRIVER_FEATURES);
+        r.write32(0, regs::DRIVER_FEATURES_SEL);
+        r.write32(features as u32, regs::DRIVER_FEATURES);
+        Ok(())
+    }
+
+    fn queues_begin(&self, dev: DeviceRef) -> Result {
+        let mut irq = self.irq.lock();
+        if irq.is_some() {
+            return Err(EBUSY);
+        }
+        let handler = IrqHandler {
+            core: self.core.clone(),
+            dev,
+        };
+        // SAFETY: the registration is kept in `self.irq` until
+        // `queues_end()` or the transport's drop; it is never forgotten.
+        let reg = unsafe {
+            self.pdev
+                .request_irq_by_index(irq::Flags::SHARED, 0, c"virtio-mmio-rs", Ok::<_, Error>(handler))
+        };
+        *irq = Some(KBox::pin_init(reg, GFP_KERNEL)?);
+        Ok(())
+    }
+
+    fn queues_end(&self) {
+        // Dropping the registration frees the interrupt (and waits for a
+        // running handler).
+        drop(self.irq.lock().take());
+    }
+
+    fn queue_max(&self, index: u16) -> Result<u32> {
+        self.select(index);
+        let in_use = if self.legacy() {
+            regs::QUEUE_PFN
+        } else {
+            regs::QUEUE_READY
+        };
+        if self.regs().read32(in_use) != 0 {
+            return Err(ENOENT);
+        }
+        match self.regs().read32(regs::QUEUE_NUM_MAX) {
+            0 => Err(ENOENT),
+            n => Ok(n),
+        }
+    }
+
+    fn queue_activate(&self, index: u16, size: u32, a: &RingAddrs) -> Result {
+        let r = self.regs();
+        self.select(index);
+        r.write32(size, regs::QUEUE_NUM);
+        if self.legacy() {
+            let pfn = a.desc >> bindings_page_shift();
+            let Ok(pfn) = u32::try_from(pfn) else {
+                dev_err!(
+                    self.pdev.as_ref(),
+                    "legacy virtio-mmio cannot use a ring above 16 TiB (page {:#x})\n",
+                    pfn
+                );
+                return Err(E2BIG);
+            };
+            r.write32(PAGE_SIZE as u32, regs::QUEUE_ALIGN);
+            r.write32(pfn, regs::QUEUE_PFN);
+        } else {
+            r.write32(a.desc as u32, regs::QUEUE_DESC_LOW);
+            r.write32((a.desc >> 32) as u32, regs::QUEUE_DESC_HIGH);
+            r.write32(a.avail as u32, regs::QUEUE_DRIVER_LOW);
+            r.write32((a.avail >> 32) as u32, regs::QUEUE_DRIVER_HIGH);
+            r.write32(a.used as u32, regs::QUEUE_DEVICE_LOW);
+            r.write32((a.used >> 32) as u32, regs::QUEUE_DEVICE_HIGH);
+            r.write32(1, regs::QUEUE_READY);
+        }
+        Ok(())
+    }
+
+    fn queue_deactivate(&self, index: u16) {
+        let r = self.regs();
+        self.select(index);
+        if self.legacy() {
+            r.write32(0, regs::QUEUE_PFN);
+        } else {
+            r.write32(0, regs::QUEUE_READY);
+            // Spec 4.2.2.2: read back to synchronise with the device.
+            if r.read32(regs::QUEUE_READY) != 0 {
+                dev_warn!(self.pdev.as_ref(), "queue {} stays ready\n", index);
+            }
+        }
+    }
+
+    fn queue_reset(&self, index: u16) -> Result {
+        if self.legacy() {
+            return Err(EOPNOTSUPP);
+        }
+        self.select(index);
+        self.regs().write32(1, regs::QUEUE_RESET);
+        // Spec 4.2.2.2: not complete until QueueReset reads 0.
+        self.wait_zero(regs::QUEUE_RESET).inspect_err(|_| {
+            dev_err!(self.pdev.as_ref(), "queue {} reset timed out\n", index);
+        })
+    }
+
+    fn queue_busy(&self, index: u16) -> bool {
+        self.select(index);
+        self.regs().read32(regs::QUEUE_RESET) != 0 || self.regs().read32(regs::QUEUE_READY) != 0
+    }
+
+    fn notify(&self, index: u16, data: u32) {
+        self.regs().write32(data, regs::QUEUE_NOTIFY);
+        let slot = usize::from(index).min(QUEUE_STATS - 1);
+        self.core.stats.notifies[slot].fetch_add(1, Relaxed);
+    }
+
+    fn synchronize_cbs(&self) {
+        if let Some(reg) = self.irq.lock().as_ref() {
+            reg.synchronize();
+        }
+    }
+
+    fn shm_region(&self, id: u8) -> Option<ShmRegion> {
+        let r = self.regs();
+        r.write32(u32::from(id), regs::SHM_SEL);
+        let len =
+            u64::from(r.read32(regs::SHM_LEN_LOW)) | (u64::from(r.read32(regs::SHM_LEN_HIGH)) << 32);
+        // A region that does not exist reads as length -1 (spec 4.2.2).
+        if len == u64::MAX {
+            return None;
+        }
+        let addr = u64::from(r.read32(regs::SHM_BASE_LOW))
+            | (u64::from(r.read32(regs::SHM_BASE_HIGH)) << 32);
+        Some(ShmRegion { addr, len })
+    }
+}
+
+fn bindings_page_shift() -> u32 {
+    PAGE_SIZE.trailing_zeros()
+}
+
+fn dev_warn_ratelimited(pdev: &platform::Device<Bound>, off: usize, len: usize) {
+    dev_warn!(
+        pdev.as_ref(),
+        "config access at {:#x}+{} outside the device's region\n",
+        off,
+        len
+    );
+}
+
+const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// The platform driver.
+struct MmioDriver;
+
+/// Per-device driver data: the virtio device on the bus.
+struct MmioData<'a> {
+    _vdev: virtio::Registration<MmioTransport<'a>>,
+}
+
+kernel::of_device_table!(
+    OF_TABLE,
+    <MmioDriver as platform::Driver>::IdInfo,
+    [(of::DeviceId::new(c"virtio,mmio"), ())]
+);
+
+kernel::acpi_device_table!(
+    ACPI_TABLE,
+    <MmioDriver as platform::Driver>::IdInfo,
+    [(acpi::DeviceId::new(c"LNRO0005"), ())]
+);
+
+impl platform::Driver for MmioDriver {
+    type IdInfo = ();
+    type Data<'bound> = MmioData<'bound>;
+    const OF_ID_TABLE: Option<of::IdTable<Self::IdInfo>> = Some(&OF_TABLE);
+    const ACPI_ID_TABLE: Option<acpi::IdTable<Self::IdInfo>> = Some(&ACPI_TABLE);
+
+    fn probe<'bound>(
+        pdev: &'bound platform::Device<CoreCtx<'_>>,
+        _info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        let dev = pdev.as_ref();
+        let regs: Regs<'bound> = pdev
+            .io_request_by_index(0)
+            .ok_or(ENODEV)?
+            .iomap_sized::<{ regs::REGS_SIZE }>()?;
+
+        // Spec 4.2.3.1.1: magic and version first; device id 0 is a
+        // placeholder to ignore without an error.
+        let magic = regs.read32(regs::MAGIC_VALUE);
+        if magic != regs::MAGIC {
+            dev_warn!(dev, "Wrong magic value {:#010x}!\n", magic);
+            return Err(ENODEV);
+        }
+        let version = regs.read32(regs::VERSION);
+        if !(1..=2).contains(&version) {
+            dev_err!(dev, "Version {} not supported!\n", version);
+            return Err(ENXIO);
+        }
+        let device = regs.read32(regs::DEVICE_ID);
+        if device == 0 {
+            dev_dbg!(dev, "placeholder device (id 0)\n");
+            return Err(ENODEV);
+        }
+        let vendor = regs.read32(regs::VENDOR_ID);
+
+        // SAFETY: nothing allocates or maps DMA memory for this device yet.
+        let dma = unsafe {
+            if version == 1 {
+                regs.write32(PAGE_SIZE as u32, regs::GUEST_PAGE_SIZE);
+                // The legacy ring address is a 32-bit page number.
+                pdev.dma_set_mask(DmaMask::new::<64>()).and_then(|()| {
+                    pdev.dma_set_coherent_mask(DmaMask::try_new(32 + bindings_page_shift())?)
+                })
+            } else {
+                pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())
+            }
+            .or_else(|_| pdev.dma_set_mask_and_coherent(DmaMask::new::<32>()))
+        };
+        if dma.is_err() {
+            dev_warn!(dev, "no 64-bit or 32-bit DMA; trying to continue\n");
+        }
+
+        let irq = pdev.irq_by_index(0)?.irq();
+        let core = Arc::new(
+            Core {
+                regs,
+                version,
+                irq,
+                stats: Stats {
+                    interrupts: AtomicU64::new(0),
+                    config: AtomicU64::new(0),
+                    notifies: [const { AtomicU64::new(0) }; QUEUE_STATS],
+                },
+            },
+            GFP_KERNEL,
+        )?;
+        let pdev: &'bound platform::Device<Bound> = pdev;
+        let transport = try_pin_init!(MmioTransport {
+            pdev,
+            core,
+            irq <- new_mutex!(None),
+        });
+        let vdev = virtio::Registration::new(
+            dev,
+            virtio::DeviceId { device, vendor },
+            transport,
+        )?;
+        dev_info!(
+            dev,
+            "virtio-mmio v{} device {} (vendor {:#x}), irq {}\n",
+            version,
+            device,
+            vendor,
+            irq
+        );
+        Ok(MmioData { _vdev: vdev })
+    }
+}
+
+/// The module: the platform driver, and the command-line devices to
+/// remove on unload.
+#[pin_data(PinnedDrop)]
+struct VirtioMmioModule {
+    #[pin]
+    driver: driver::Registration<platform::Adapter<MmioDriver>>,
+}
+
+impl kernel::InPlaceModule for VirtioMmioModule {
+    fn init(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            driver <- driver::Registration::new(<Self as kernel::ModuleMetadata>::NAME, module),
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for VirtioMmioModule {
+    fn drop(self: Pin<&mut Self>) {
+        cmdline::unregister_all();
+    }
+}
+
+module! {
+    type: VirtioMmioModule,
+    name: "virtio_mmio_rs",
+    authors: ["virtio-rs developers"],
+    description: "virtio-mmio transport (Rust)",
+    license: "GPL",
+}
