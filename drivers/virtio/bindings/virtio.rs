@@ -308,6 +308,10 @@ impl<T: Transport> Registration<T> {
         unsafe { self.ptr.as_ref() }.vdev.get()
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn release(dev: *mut bindings::device) {
         // SAFETY: `dev` is the `dev` of the `vdev` of a `Container<T>`
         // leaked in `new`; this is its last reference.
@@ -331,6 +335,10 @@ impl<T: Transport> Registration<T> {
     // `Container::from_vdev`), and with buffers valid as documented for
     // `struct virtio_config_ops`.
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn get(vdev: *mut sys::virtio_device, off: u32, buf: *mut c_void, len: u32) {
         // SAFETY: see above; `buf` is valid for `len` bytes.
         let (c, buf) = unsafe {
@@ -342,6 +350,10 @@ impl<T: Transport> Registration<T> {
         c.transport().get_config(off as usize, buf)
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn set(
         vdev: *mut sys::virtio_device,
         off: u32,
@@ -358,16 +370,28 @@ impl<T: Transport> Registration<T> {
         c.transport().set_config(off as usize, buf)
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn generation(vdev: *mut sys::virtio_device) -> u32 {
         // SAFETY: see above.
         unsafe { Container::<T>::from_vdev(vdev) }.transport().generation()
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn get_status(vdev: *mut sys::virtio_device) -> u8 {
         // SAFETY: see above.
         unsafe { Container::<T>::from_vdev(vdev) }.transport().status()
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn set_status(vdev: *mut sys::virtio_device, status: u8) {
         // SAFETY: see above.
         unsafe { Container::<T>::from_vdev(vdev) }
@@ -375,11 +399,19 @@ impl<T: Transport> Registration<T> {
             .set_status(status)
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn reset(vdev: *mut sys::virtio_device) {
         // SAFETY: see above.
         unsafe { Container::<T>::from_vdev(vdev) }.transport().reset()
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn get_features(vdev: *mut sys::virtio_device) -> u64 {
         // SAFETY: see above.
         unsafe { Container::<T>::from_vdev(vdev) }
@@ -387,6 +419,10 @@ impl<T: Transport> Registration<T> {
             .device_features()
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn finalize_features(vdev: *mut sys::virtio_device) -> i32 {
         // SAFETY: see above; the core holds the device, nobody else writes
         // its features now.
@@ -403,6 +439,10 @@ impl<T: Transport> Registration<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn bus_name(vdev: *mut sys::virtio_device) -> *const kernel::ffi::c_char {
         // SAFETY: see above.
         unsafe { Container::<T>::from_vdev(vdev) }
@@ -411,6 +451,10 @@ impl<T: Transport> Registration<T> {
             .as_char_ptr()
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn synchronize_cbs(vdev: *mut sys::virtio_device) {
         // SAFETY: see above.
         unsafe { Container::<T>::from_vdev(vdev) }
@@ -418,6 +462,10 @@ impl<T: Transport> Registration<T> {
             .synchronize_cbs()
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn get_shm_region(
         vdev: *mut sys::virtio_device,
         region: *mut sys::virtio_shm_region,
@@ -440,6 +488,10 @@ impl<T: Transport> Registration<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn notify(vq: *mut sys::virtqueue) -> bool {
         // SAFETY: the vring calls this with one of our queues, whose `vdev`
         // is registered (queues are deleted before unregistering ends).
@@ -448,6 +500,10 @@ impl<T: Transport> Registration<T> {
         true
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn notify_with_data(vq: *mut sys::virtqueue) -> bool {
         // SAFETY: as in `notify`.
         let (c, index, data) = unsafe {
@@ -461,6 +517,10 @@ impl<T: Transport> Registration<T> {
         true
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn find_vqs(
         vdev: *mut sys::virtio_device,
         nvqs: u32,
@@ -554,6 +614,10 @@ impl<T: Transport> Registration<T> {
         Ok(vq)
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn del_vqs(vdev: *mut sys::virtio_device) {
         // SAFETY: see above.
         let t = unsafe { Container::<T>::from_vdev(vdev) }.transport();
@@ -574,6 +638,10 @@ impl<T: Transport> Registration<T> {
         t.queues_end();
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn disable_vq_and_reset(vq: *mut sys::virtqueue) -> i32 {
         // SAFETY: the core calls this with one of our live queues.
         let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index as u16) };
@@ -594,6 +662,10 @@ impl<T: Transport> Registration<T> {
         0
     }
 
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn enable_vq_after_reset(vq: *mut sys::virtqueue) -> i32 {
         // SAFETY: the core calls this with one of our queues in reset.
         let (vdev, index, reset) = unsafe { ((*vq).vdev, (*vq).index as u16, (*vq).reset) };
