@@ -19,9 +19,7 @@
 #![allow(dead_code)]
 
 use core::{marker::PhantomPinned, mem::ManuallyDrop, ptr::NonNull};
-use kernel::{
-    bindings, device, ffi::c_void, prelude::*, str::CStr, types::Opaque,
-};
+use kernel::{bindings, device, ffi::c_void, prelude::*, str::CStr, types::Opaque};
 
 /// Generated bindings of `virtio_helper.h` (virtio items only; all other
 /// types are `kernel::bindings`).
@@ -159,7 +157,11 @@ impl<T: Transport> Container<T> {
     unsafe fn from_vdev<'a>(vdev: *mut sys::virtio_device) -> &'a Self {
         // SAFETY: per the function's contract, `vdev` points into a
         // `Container<T>` at the offset of its `vdev` field.
-        unsafe { &*vdev.byte_sub(core::mem::offset_of!(Self, vdev)).cast::<Self>() }
+        unsafe {
+            &*vdev
+                .byte_sub(core::mem::offset_of!(Self, vdev))
+                .cast::<Self>()
+        }
     }
 
     fn transport(&self) -> &T {
@@ -252,7 +254,9 @@ impl<T: Transport> Registration<T> {
         // are its only user.
         let vdev = unsafe { &mut *(*ptr.as_ptr()).vdev.get() };
         // `device::Device` is a transparent wrapper of `struct device`.
-        vdev.dev.parent = core::ptr::from_ref(parent).cast_mut().cast::<bindings::device>();
+        vdev.dev.parent = core::ptr::from_ref(parent)
+            .cast_mut()
+            .cast::<bindings::device>();
         vdev.dev.release = Some(Self::release);
         vdev.config = &Self::OPS;
         vdev.id.device = id.device;
@@ -376,7 +380,9 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn generation(vdev: *mut sys::virtio_device) -> u32 {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }.transport().generation()
+        unsafe { Container::<T>::from_vdev(vdev) }
+            .transport()
+            .generation()
     }
 
     /// # Safety
@@ -385,7 +391,9 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn get_status(vdev: *mut sys::virtio_device) -> u8 {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }.transport().status()
+        unsafe { Container::<T>::from_vdev(vdev) }
+            .transport()
+            .status()
     }
 
     /// # Safety
@@ -405,7 +413,9 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn reset(vdev: *mut sys::virtio_device) {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }.transport().reset()
+        unsafe { Container::<T>::from_vdev(vdev) }
+            .transport()
+            .reset()
     }
 
     /// # Safety
@@ -529,7 +539,12 @@ impl<T: Transport> Registration<T> {
         _desc: *mut bindings::irq_affinity,
     ) -> i32 {
         // SAFETY: see above; the device is registered.
-        let (t, dev) = unsafe { (Container::<T>::from_vdev(vdev).transport(), DeviceRef::new(vdev)) };
+        let (t, dev) = unsafe {
+            (
+                Container::<T>::from_vdev(vdev).transport(),
+                DeviceRef::new(vdev),
+            )
+        };
         if let Err(e) = t.queues_begin(dev) {
             return e.to_errno();
         }
@@ -566,9 +581,7 @@ impl<T: Transport> Registration<T> {
     ) -> Result<*mut sys::virtqueue> {
         let num = t.queue_max(index)?;
         // SAFETY: `vdev` is registered; features are final.
-        let with_data = unsafe {
-            sys::vrs_virtio_test_bit(vdev, sys::VIRTIO_F_NOTIFICATION_DATA)
-        };
+        let with_data = unsafe { sys::vrs_virtio_test_bit(vdev, sys::VIRTIO_F_NOTIFICATION_DATA) };
         let notify = if with_data {
             Self::notify_with_data
         } else {

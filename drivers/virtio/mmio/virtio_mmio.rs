@@ -255,8 +255,12 @@ impl Transport for MmioTransport<'_> {
         // SAFETY: the registration is kept in `self.irq` until
         // `queues_end()` or the transport's drop; it is never forgotten.
         let reg = unsafe {
-            self.pdev
-                .request_irq_by_index(irq::Flags::SHARED, 0, c"virtio-mmio-rs", Ok::<_, Error>(handler))
+            self.pdev.request_irq_by_index(
+                irq::Flags::SHARED,
+                0,
+                c"virtio-mmio-rs",
+                Ok::<_, Error>(handler),
+            )
         };
         *irq = Some(KBox::pin_init(reg, GFP_KERNEL)?);
         Ok(())
@@ -358,8 +362,8 @@ impl Transport for MmioTransport<'_> {
     fn shm_region(&self, id: u8) -> Option<ShmRegion> {
         let r = self.regs();
         r.write32(u32::from(id), regs::SHM_SEL);
-        let len =
-            u64::from(r.read32(regs::SHM_LEN_LOW)) | (u64::from(r.read32(regs::SHM_LEN_HIGH)) << 32);
+        let len = u64::from(r.read32(regs::SHM_LEN_LOW))
+            | (u64::from(r.read32(regs::SHM_LEN_HIGH)) << 32);
         // A region that does not exist reads as length -1 (spec 4.2.2).
         if len == u64::MAX {
             return None;
@@ -477,11 +481,7 @@ impl platform::Driver for MmioDriver {
             core,
             irq <- new_mutex!(None),
         });
-        let vdev = virtio::Registration::new(
-            dev,
-            virtio::DeviceId { device, vendor },
-            transport,
-        )?;
+        let vdev = virtio::Registration::new(dev, virtio::DeviceId { device, vendor }, transport)?;
         dev_info!(
             dev,
             "virtio-mmio v{} device {} (vendor {:#x}), irq {}\n",
