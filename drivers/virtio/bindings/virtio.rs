@@ -46,22 +46,6 @@ pub(crate) mod sys {
     include!(env!("VRS_VIRTIO_BINDINGS"));
 }
 
-/// Device status bits (virtio spec 2.1).
-pub(crate) mod status {
-    /// The guest noticed the device.
-    pub(crate) const ACKNOWLEDGE: u8 = super::sys::VIRTIO_CONFIG_S_ACKNOWLEDGE as u8;
-    /// The guest knows how to drive the device.
-    pub(crate) const DRIVER: u8 = super::sys::VIRTIO_CONFIG_S_DRIVER as u8;
-    /// The driver is ready.
-    pub(crate) const DRIVER_OK: u8 = super::sys::VIRTIO_CONFIG_S_DRIVER_OK as u8;
-    /// Feature negotiation is complete.
-    pub(crate) const FEATURES_OK: u8 = super::sys::VIRTIO_CONFIG_S_FEATURES_OK as u8;
-    /// The device needs a reset.
-    pub(crate) const NEEDS_RESET: u8 = super::sys::VIRTIO_CONFIG_S_NEEDS_RESET as u8;
-    /// The guest gave up on the device.
-    pub(crate) const FAILED: u8 = super::sys::VIRTIO_CONFIG_S_FAILED as u8;
-}
-
 /// Device addresses of a virtqueue's three parts.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RingAddrs {
@@ -273,15 +257,6 @@ impl<T: Transport> Registration<T> {
             return Err(Error::from_errno(r));
         }
         Ok(reg)
-    }
-
-    /// The transport.
-    pub(crate) fn transport(&self) -> Option<&T> {
-        if self.unregistered {
-            return None;
-        }
-        // SAFETY: the transport is live while not unregistered (invariant).
-        Some(unsafe { self.ptr.as_ref() }.transport())
     }
 
     /// Remove the driver and the device from the bus, then drop the
@@ -755,23 +730,6 @@ impl DeviceRef {
         // SAFETY: valid device (invariant); the shim walks its queue list.
         let r = unsafe { sys::vrs_virtio_vring_interrupt_all(self.vdev.as_ptr(), irq as i32) };
         r.0 == bindings::irqreturn::IRQ_HANDLED.0
-    }
-
-    /// Run `vring_interrupt()` for queue `index` if it exists and is not in
-    /// reset; whether it had work.
-    pub(crate) fn vring_interrupt(&self, irq: u32, index: u16) -> bool {
-        // SAFETY: valid device (invariant).
-        let vq = unsafe { sys::vrs_virtio_find_vq(self.vdev.as_ptr(), u32::from(index)) };
-        if vq.is_null() {
-            return false;
-        }
-        // SAFETY: `vq` is a live queue of the device.
-        unsafe {
-            if core::ptr::read_volatile(&raw const (*vq).reset) {
-                return false;
-            }
-            sys::vring_interrupt(irq as i32, vq.cast()).0 == bindings::irqreturn::IRQ_HANDLED.0
-        }
     }
 
     /// Tell the driver its configuration changed (`virtio_config_changed`).

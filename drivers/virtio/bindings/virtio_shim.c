@@ -21,16 +21,6 @@ irqreturn_t vrs_virtio_vring_interrupt_all(struct virtio_device *vdev, int irq)
 	return ret;
 }
 
-struct virtqueue *vrs_virtio_find_vq(struct virtio_device *vdev, unsigned int index)
-{
-	struct virtqueue *vq;
-
-	virtio_device_for_each_vq(vdev, vq)
-		if (vq->index == index)
-			return vq;
-	return NULL;
-}
-
 struct virtqueue *vrs_virtio_first_vq(struct virtio_device *vdev)
 {
 	return list_first_entry_or_null(&vdev->vqs, struct virtqueue, list);

@@ -12,9 +12,6 @@
 /* vring_interrupt() for every virtqueue of @vdev not in reset. */
 irqreturn_t vrs_virtio_vring_interrupt_all(struct virtio_device *vdev, int irq);
 
-/* The virtqueue of @vdev with index @index, or NULL. */
-struct virtqueue *vrs_virtio_find_vq(struct virtio_device *vdev, unsigned int index);
-
 /* The first virtqueue of @vdev (to delete them one by one), or NULL. */
 struct virtqueue *vrs_virtio_first_vq(struct virtio_device *vdev);
 

@@ -100,6 +100,13 @@ static int transport_devices(void)
 	return n;
 }
 
+/* Skip the calling test on a machine without virtio-mmio devices. */
+#define REQUIRE_DEVICES()                                                     \
+	do {                                                                  \
+		if (transport_devices() <= 0)                                 \
+			SKIP(return, "no virtio-mmio devices on this machine"); \
+	} while (0)
+
 TEST(transport_bound_devices)
 {
 	int n = transport_devices();
@@ -114,8 +121,7 @@ TEST(blk_bound_to_virtio_blk)
 {
 	char name[64], drv[64];
 
-	if (transport_devices() <= 0)
-		SKIP(return, "no virtio-mmio devices on this machine");
+	REQUIRE_DEVICES();
 	ASSERT_EQ(1, find_virtio(2, name, sizeof(name), drv, sizeof(drv)));
 	EXPECT_STREQ("virtio_blk", drv);
 }
@@ -124,8 +130,7 @@ TEST(rng_bound_to_virtio_rng)
 {
 	char name[64], drv[64];
 
-	if (transport_devices() <= 0)
-		SKIP(return, "no virtio-mmio devices on this machine");
+	REQUIRE_DEVICES();
 	ASSERT_EQ(1, find_virtio(4, name, sizeof(name), drv, sizeof(drv)));
 	EXPECT_STREQ("virtio_rng", drv);
 }
@@ -138,8 +143,7 @@ TEST(rng_bytes_through_hwrng)
 	size_t i;
 	FILE *f;
 
-	if (transport_devices() <= 0)
-		SKIP(return, "no virtio-mmio devices on this machine");
+	REQUIRE_DEVICES();
 	f = fopen("/sys/class/misc/hw_random/rng_current", "r");
 	ASSERT_NE(NULL, f);
 	ASSERT_NE(NULL, fgets(cur, sizeof(cur), f));
@@ -185,8 +189,7 @@ TEST(blk_write_read_verify)
 	DIR *d;
 	int fd;
 
-	if (transport_devices() <= 0)
-		SKIP(return, "no virtio-mmio devices on this machine");
+	REQUIRE_DEVICES();
 	ASSERT_EQ(1, find_virtio(2, name, sizeof(name), drv, sizeof(drv)));
 	snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/block", name);
 	d = opendir(p);
@@ -237,8 +240,7 @@ TEST(interrupts_counted)
 	unsigned long total = 0;
 	FILE *f;
 
-	if (transport_devices() <= 0)
-		SKIP(return, "no virtio-mmio devices on this machine");
+	REQUIRE_DEVICES();
 	f = fopen("/proc/interrupts", "r");
 	ASSERT_NE(NULL, f);
 	while (fgets(line, sizeof(line), f)) {
