@@ -18,6 +18,11 @@
 static struct device *vm_cmdline_parent;
 static int vm_cmdline_id;
 
+static void vm_cmdline_parent_release(struct device *dev)
+{
+	kfree(dev);
+}
+
 static int vm_cmdline_set(const char *device, const struct kernel_param *kp)
 {
 	struct resource resources[2] = {};
@@ -48,11 +53,25 @@ static int vm_cmdline_set(const char *device, const struct kernel_param *kp)
 	resources[1].start = resources[1].end = irq;
 
 	if (!vm_cmdline_parent) {
-		struct device *parent = root_device_register("virtio-mmio-rs-cmdline");
+		/*
+		 * Not root_device_register(): parameters are parsed before the
+		 * module's sysfs kobject exists, so its "module" link fails.
+		 * Not a static device either: it needs a release function.
+		 */
+		struct device *parent = kzalloc(sizeof(*parent), GFP_KERNEL);
+		int err;
 
-		if (IS_ERR(parent)) {
-			pr_err("Failed to register parent device!\n");
-			return PTR_ERR(parent);
+		if (!parent)
+			return -ENOMEM;
+		device_initialize(parent);
+		parent->release = vm_cmdline_parent_release;
+		err = dev_set_name(parent, "virtio-mmio-rs-cmdline");
+		if (!err)
+			err = device_add(parent);
+		if (err) {
+			put_device(parent);
+			pr_err("Failed to register parent device: %d\n", err);
+			return err;
 		}
 		vm_cmdline_parent = parent;
 	}
@@ -102,13 +121,13 @@ static int vm_unregister_cmdline_device(struct device *dev, void *data)
 	return 0;
 }
 
-/* Called by the Rust module on unload, after the platform driver is gone. */
+/* Called by the Rust module on unload (and when its init fails). */
 void vrs_mmio_cmdline_unregister(void);
 void vrs_mmio_cmdline_unregister(void)
 {
 	if (vm_cmdline_parent) {
 		device_for_each_child(vm_cmdline_parent, NULL, vm_unregister_cmdline_device);
-		root_device_unregister(vm_cmdline_parent);
+		device_unregister(vm_cmdline_parent);
 		vm_cmdline_parent = NULL;
 	}
 }

@@ -6,9 +6,16 @@ extern "C" {
     fn vrs_mmio_cmdline_unregister();
 }
 
-/// Remove every platform device the `device=` parameter registered.
-pub(crate) fn unregister_all() {
-    // SAFETY: `cmdline.c` serialises against nothing else at module exit
-    // (parameters can no longer be written); safe to call when none exist.
-    unsafe { vrs_mmio_cmdline_unregister() }
+/// The platform devices the `device=` parameter registered (before module
+/// init ran): the module holds this from init on, and dropping it removes
+/// them, on unload or when init fails.
+pub(crate) struct Devices;
+
+impl Drop for Devices {
+    fn drop(&mut self) {
+        // SAFETY: called once, from module exit or a failed init, when the
+        // parameter can no longer be written (it is 0400 and parsed only
+        // at load); safe when no device was registered.
+        unsafe { vrs_mmio_cmdline_unregister() }
+    }
 }

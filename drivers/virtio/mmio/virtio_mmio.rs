@@ -14,7 +14,7 @@
 //! Everything here is safe Rust over the kernel's `platform`, `io`, `irq`
 //! and `dma` abstractions and `drivers/virtio/bindings`.
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
     acpi,
     device::{Bound, Core as CoreCtx},
@@ -30,34 +30,23 @@ use kernel::{
 
 mod cmdline;
 mod regs;
+mod stats;
 #[path = "../bindings/virtio.rs"]
 mod virtio;
 
+use stats::{Root, Stats, StatsFile};
 use virtio::{DeviceRef, RingAddrs, ShmRegion, Transport};
 
 /// The register window; the configuration space above it is checked at
 /// run time against the size of the device's memory resource.
 type Regs<'a> = IoMem<'a, { regs::REGS_SIZE }>;
 
-/// Queues with their own notification counter; higher ones share the last.
-const QUEUE_STATS: usize = 16;
-
-/// Counters (exported in debugfs).
-struct Stats {
-    /// Interrupts with a non-zero `InterruptStatus`.
-    interrupts: AtomicU64,
-    /// Configuration change notifications.
-    config: AtomicU64,
-    /// Available-buffer notifications per queue.
-    notifies: [AtomicU64; QUEUE_STATS],
-}
-
 /// What the interrupt handler and the config ops share.
 struct Core<'a> {
     regs: Regs<'a>,
     version: u32,
     irq: u32,
-    stats: Stats,
+    stats: Arc<Stats>,
 }
 
 /// The wired-interrupt handler (virtio spec 4.2.3.4).
@@ -72,6 +61,7 @@ impl irq::Handler for IrqHandler<'_> {
         let status = c.regs.read32(regs::INTERRUPT_STATUS);
         if status & (regs::INT_VRING | regs::INT_CONFIG) == 0 {
             // Not ours (the line may be shared), or nothing we know.
+            c.stats.spurious.fetch_add(1, Relaxed);
             return IrqReturn::None;
         }
         c.regs.write32(
@@ -349,8 +339,7 @@ impl Transport for MmioTransport<'_> {
 
     fn notify(&self, index: u16, data: u32) {
         self.regs().write32(data, regs::QUEUE_NOTIFY);
-        let slot = usize::from(index).min(QUEUE_STATS - 1);
-        self.core.stats.notifies[slot].fetch_add(1, Relaxed);
+        self.core.stats.notified(index);
     }
 
     fn synchronize_cbs(&self) {
@@ -392,9 +381,12 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 /// The platform driver.
 struct MmioDriver;
 
-/// Per-device driver data: the virtio device on the bus.
+/// Per-device driver data: the virtio device on the bus and its counters
+/// file.
 struct MmioData<'a> {
+    // Dropped first: the device leaves the bus before its file goes.
     _vdev: virtio::Registration<MmioTransport<'a>>,
+    _stats: Option<StatsFile>,
 }
 
 kernel::of_device_table!(
@@ -439,7 +431,8 @@ impl platform::Driver for MmioDriver {
         }
         let device = regs.read32(regs::DEVICE_ID);
         if device == 0 {
-            dev_dbg!(dev, "placeholder device (id 0)\n");
+            // Boards (QEMU virt: 32) fill unused slots with id 0.
+            dev_info!(dev, "no device (DeviceID 0), slot left unbound\n");
             return Err(ENODEV);
         }
         let vendor = regs.read32(regs::VENDOR_ID);
@@ -462,16 +455,14 @@ impl platform::Driver for MmioDriver {
         }
 
         let irq = pdev.irq_by_index(0)?.irq();
+        let stats = Stats::new(version, device)?;
+        let stats_file = Root::file(dev.name(), stats.clone());
         let core = Arc::new(
             Core {
                 regs,
                 version,
                 irq,
-                stats: Stats {
-                    interrupts: AtomicU64::new(0),
-                    config: AtomicU64::new(0),
-                    notifies: [const { AtomicU64::new(0) }; QUEUE_STATS],
-                },
+                stats,
             },
             GFP_KERNEL,
         )?;
@@ -490,14 +481,22 @@ impl platform::Driver for MmioDriver {
             vendor,
             irq
         );
-        Ok(MmioData { _vdev: vdev })
+        Ok(MmioData {
+            _vdev: vdev,
+            _stats: stats_file,
+        })
     }
 }
 
 /// The module: the platform driver, and the command-line devices to
 /// remove on unload.
-#[pin_data(PinnedDrop)]
+#[pin_data]
 struct VirtioMmioModule {
+    /// Dropped first: the command-line devices leave while the driver is
+    /// still registered (each is unbound, then removed).
+    _cmdline: cmdline::Devices,
+    /// Created before the driver registers, so probe finds it.
+    _debugfs: Root,
     #[pin]
     driver: driver::Registration<platform::Adapter<MmioDriver>>,
 }
@@ -505,15 +504,10 @@ struct VirtioMmioModule {
 impl kernel::InPlaceModule for VirtioMmioModule {
     fn init(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            _cmdline: cmdline::Devices,
+            _debugfs: Root::create(<Self as kernel::ModuleMetadata>::NAME),
             driver <- driver::Registration::new(<Self as kernel::ModuleMetadata>::NAME, module),
         })
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for VirtioMmioModule {
-    fn drop(self: Pin<&mut Self>) {
-        cmdline::unregister_all();
     }
 }
 

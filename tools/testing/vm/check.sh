@@ -80,10 +80,14 @@ if [ -z "$host_only" ]; then
 			continue
 		fi
 		phase "$arch build" SECONDS-t
-		for conf in "$VRS_TOP"/tools/testing/selftests/*/vm.conf; do
+		# One boot per conf: area/vm.conf (tag "area") and area/vm.X.conf ("area.X").
+		for conf in "$VRS_TOP"/tools/testing/selftests/*/vm.conf "$VRS_TOP"/tools/testing/selftests/*/vm.*.conf; do
+			[ -f "$conf" ] || continue
 			area=$(basename "$(dirname "$conf")")
+			c=$(basename "$conf" .conf); c=${c#vm}
+			area=$area$c
 			t=$SECONDS
-			"$VRS_TOP/tools/testing/vm/vm-chroot.sh" "$arch" "$conf"
+			"$VRS_TOP/tools/testing/vm/vm-chroot.sh" --tag "$area" "$arch" "$conf"
 			res=$VRS_TOP/build/$arch/vm/$area/result
 			if [ -f "$res" ]; then
 				read -r p f s <"$res"; P=$((P + p)); F=$((F + f)); S=$((S + s))

@@ -13,6 +13,11 @@
 #   VM_STOCK_MODULES    Debian modules to put in the image and modprobe
 #   VM_INSMOD           our modules to load before the tests, "name[ args]" per line
 #   VM_QEMU_<arch>      extra QEMU arguments (devices) for that arch
+#   VM_MACHINE_<arch>   the -M argument for that arch (default: pc / virt,gic-version=3)
+#   VM_ARCHES           the arches this conf boots on (default: all); on the
+#                       others the runner reports nothing and boots nothing
+#   VM_HOST_HELPER      a host command run in the background during the boot
+#                       (QMP socket: $VM_WORK/qmp.sock, console: $VM_WORK/console.log)
 #   VM_APPEND           extra kernel command line
 #   VM_TIMEOUT          seconds for the whole boot (default 300)
 #   VM_MEM              guest memory in MiB (default 1024)
@@ -42,13 +47,21 @@ root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$VRS_KREL-$deb"}
 
 VM_TESTS= VM_STOCK_MODULES= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
+VM_ARCHES= VM_HOST_HELPER=
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
 # shellcheck source=/dev/null
 . "$conf"
 qemu_extra_var=VM_QEMU_$arch
 qemu_extra=${!qemu_extra_var:-}
+machine_var=VM_MACHINE_$arch
+machine=${!machine_var:-}
 [ -n "$timeout_override" ] && VM_TIMEOUT=$timeout_override
+if [ -n "$VM_ARCHES" ] && ! [[ " $VM_ARCHES " == *" $arch "* ]]; then
+	vrs_log "$arch/$name: not for this arch (VM_ARCHES=$VM_ARCHES)"
+	echo "0 0 0" >"$work/result"
+	exit 0
+fi
 
 # busybox
 case $arch in
@@ -136,8 +149,8 @@ chmod +x "$root/init"
 kernel=$kmods/vmlinuz.unsigned
 [ -f "$kernel" ] || vrs_die "no kernel image $kernel"
 case $arch in
-x86_64) qemu=(qemu-system-x86_64 -M pc -cpu max); console=ttyS0;;
-arm64) qemu=(qemu-system-aarch64 -M virt,gic-version=3 -cpu max,pauth-impdef=on); console=ttyAMA0;;
+x86_64) qemu=(qemu-system-x86_64 -M "${machine:-pc}" -cpu max); console=ttyS0;;
+arm64) qemu=(qemu-system-aarch64 -M "${machine:-virt,gic-version=3}" -cpu max,pauth-impdef=on); console=ttyAMA0;;
 esac
 qemu+=(-accel tcg -smp 2 -m "$VM_MEM" -nodefaults -no-user-config -no-reboot -display none
 	-kernel "$kernel" -initrd "$work/initrd.cpio"
@@ -151,8 +164,20 @@ fi
 log=$work/console.log
 vrs_log "$arch/$name: booting $(basename "$kernel") (timeout ${VM_TIMEOUT}s)"
 start=$SECONDS
-rc=0
+rc=0 helper=
+: >"$log"
+if [ -n "$VM_HOST_HELPER" ]; then
+	qemu+=(-qmp "unix:qmp.sock,server=on,wait=off") # relative: sun_path is short
+	(cd "$work" && exec bash -c "$VM_HOST_HELPER") >"$work/helper.out" 2>&1 &
+	helper=$!
+fi
+cd "$work"
 timeout -k 5 "$VM_TIMEOUT" "${qemu[@]}" -serial "file:$log" </dev/null >"$work/qemu.out" 2>&1 || rc=$?
+if [ -n "$helper" ]; then
+	kill "$helper" 2>/dev/null || true
+	wait "$helper" 2>/dev/null || true
+	[ -s "$work/helper.out" ] && sed 's/^/[host helper] /' "$work/helper.out" >&2
+fi
 echo "$rc" >"$work/qemu.rc"
 echo "VRS-HOST elapsed=$((SECONDS - start)) qemu_rc=$rc" >>"$log"
 [ "$rc" = 124 ] || [ "$rc" = 137 ] && vrs_log "$arch/$name: guest did not finish in ${VM_TIMEOUT}s"

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-device counters, one debugfs file per device:
+//! `/sys/kernel/debug/virtio_mmio_rs/<platform device>`.
+//!
+//! ```text
+//! version: 2
+//! device_id: 2
+//! interrupts: 412
+//! spurious: 0
+//! config_changes: 1
+//! notifications: 0:398 1:0
+//! ```
+//!
+//! The debugfs root lives in a global lock so that probe can reach it; the
+//! module holds a [`Root`] from load to unload. That global is the only
+//! `unsafe` here.
+
+use core::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64,
+    Ordering::{AcqRel, Acquire, Relaxed},
+};
+use kernel::{debugfs, fmt, prelude::*, sync::Arc};
+
+/// Queues with their own notification counter; higher ones count on the
+/// last.
+pub(crate) const QUEUE_STATS: usize = 16;
+
+/// What a device's debugfs file shows.
+pub(crate) struct Stats {
+    version: u32,
+    device_id: u32,
+    /// Interrupts with a non-zero `InterruptStatus`.
+    pub(crate) interrupts: AtomicU64,
+    /// Interrupts on the (shared) line with nothing for this device.
+    pub(crate) spurious: AtomicU64,
+    /// Configuration change notifications.
+    pub(crate) config: AtomicU64,
+    /// Available-buffer notifications (`QueueNotify` writes) per queue.
+    notifies: [AtomicU64; QUEUE_STATS],
+    /// One past the highest queue index notified so far.
+    queues: AtomicU32,
+}
+
+impl Stats {
+    pub(crate) fn new(version: u32, device_id: u32) -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Stats {
+                version,
+                device_id,
+                interrupts: AtomicU64::new(0),
+                spurious: AtomicU64::new(0),
+                config: AtomicU64::new(0),
+                notifies: [const { AtomicU64::new(0) }; QUEUE_STATS],
+                queues: AtomicU32::new(0),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Count a notification of queue `index`.
+    pub(crate) fn notified(&self, index: u16) {
+        let slot = usize::from(index).min(QUEUE_STATS - 1);
+        self.notifies[slot].fetch_add(1, Relaxed);
+        self.queues.fetch_max(u32::from(index) + 1, Relaxed);
+    }
+
+    fn show(s: &Arc<Stats>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "version: {}", s.version)?;
+        writeln!(f, "device_id: {}", s.device_id)?;
+        writeln!(f, "interrupts: {}", s.interrupts.load(Relaxed))?;
+        writeln!(f, "spurious: {}", s.spurious.load(Relaxed))?;
+        writeln!(f, "config_changes: {}", s.config.load(Relaxed))?;
+        write!(f, "notifications:")?;
+        let n = (s.queues.load(Relaxed) as usize).min(QUEUE_STATS);
+        for (i, c) in s.notifies[..n].iter().enumerate() {
+            write!(f, " {}:{}", i, c.load(Relaxed))?;
+        }
+        writeln!(f)
+    }
+}
+
+/// A device's debugfs file; removed when dropped.
+pub(crate) type StatsFile = Pin<KBox<debugfs::File<Arc<Stats>>>>;
+
+kernel::sync::global_lock! {
+    // SAFETY: initialised by `Root::create` (once, guarded by `ROOT_INIT`)
+    // before any other use: module init calls it before registering the
+    // driver, and `Root::file` and `Root::remove` are only reached after.
+    unsafe(uninit) static ROOT: Mutex<Option<debugfs::Dir>> = None;
+}
+
+static ROOT_INIT: AtomicBool = AtomicBool::new(false);
+
+/// The module's debugfs directory: created by [`Root::create`], removed
+/// when this is dropped and the last device file is gone.
+pub(crate) struct Root;
+
+impl Root {
+    /// Create `/sys/kernel/debug/<name>`. Call from module init, before
+    /// the driver is registered.
+    pub(crate) fn create(name: &'static CStr) -> Root {
+        if ROOT_INIT.swap(true, AcqRel) {
+            *ROOT.lock() = Some(debugfs::Dir::new(name));
+            return Root;
+        }
+        // SAFETY: `ROOT_INIT` makes this the one and only `init` call; no
+        // other use of `ROOT` can come before it, since the driver (the
+        // only other user) is registered after this returns.
+        unsafe { ROOT.init() };
+        *ROOT.lock() = Some(debugfs::Dir::new(name));
+        Root
+    }
+
+    /// A file named `name` showing `stats`, or `None` without debugfs.
+    pub(crate) fn file(name: &CStr, stats: Arc<Stats>) -> Option<StatsFile> {
+        if !ROOT_INIT.load(Acquire) {
+            return None;
+        }
+        let root = ROOT.lock();
+        let dir = root.as_ref()?;
+        KBox::pin_init(
+            dir.read_callback_file(name, stats, &Stats::show),
+            GFP_KERNEL,
+        )
+        .ok()
+    }
+
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        // Drop the module's reference to the directory; it goes away when
+        // the last device file does.
+        drop(ROOT.lock().take());
+    }
+}

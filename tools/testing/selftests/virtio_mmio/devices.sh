@@ -1,0 +1,30 @@
+# shellcheck shell=bash
+# The QEMU devices of the virtio_mmio boots (sourced by vm*.conf).
+#
+# mmio_disks "serial:props" ...: one 16 MiB virtio-blk-device per argument,
+# drives d0, d1, ...; then rng, two NICs on hub 0, virtio-serial with
+# ports vrs.a and vrs.b joined through a unix socket (server and client in
+# the same QEMU).
+# mmio_ivshmem: a 1 MiB ivshmem-plain BAR (needs PCI).
+mmio_disks() {
+	local i=0 d
+	VM_DEVICES=
+	for d in "$@"; do
+		truncate -s 16M "$VM_WORK/blk$i.img"
+		VM_DEVICES+=" -drive if=none,id=d$i,format=raw,file=$VM_WORK/blk$i.img"
+		VM_DEVICES+=" -device virtio-blk-device,drive=d$i,serial=${d%%:*}${d#*:}"
+		i=$((i + 1))
+	done
+	VM_DEVICES+=" -object rng-builtin,id=r0 -device virtio-rng-device,rng=r0"
+	VM_DEVICES+=" -netdev hubport,id=n0,hubid=0 -device virtio-net-device,netdev=n0,mac=52:54:00:12:34:01"
+	VM_DEVICES+=" -netdev hubport,id=n1,hubid=0 -device virtio-net-device,netdev=n1,mac=52:54:00:12:34:02"
+	VM_DEVICES+=" -device virtio-serial-device"
+	VM_DEVICES+=" -chardev socket,id=ca,path=con.sock,server=on,wait=off"
+	VM_DEVICES+=" -chardev socket,id=cb,path=con.sock"
+	VM_DEVICES+=" -device virtserialport,chardev=ca,name=vrs.a -device virtserialport,chardev=cb,name=vrs.b"
+}
+
+mmio_ivshmem() {
+	VM_DEVICES+=" -object memory-backend-file,id=hm,mem-path=$VM_WORK/ivshmem,size=1M,share=on"
+	VM_DEVICES+=" -device ivshmem-plain,memdev=hm"
+}

@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the virtio_mmio selftests: finding the virtio devices
+ * that sit on virtio_mmio_rs, their block/net/port nodes, feature bits,
+ * debugfs counters, and the kernel command line the conf passed.
+ */
+#ifndef VRS_MMIO_UTIL_H
+#define VRS_MMIO_UTIL_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TRANSPORT "virtio_mmio_rs"
+#define DEBUGFS_DIR "/sys/kernel/debug/" TRANSPORT
+
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
+
+#define F_EVENT_IDX 29
+#define F_VERSION_1 32
+#define F_RING_PACKED 34
+#define F_RING_RESET 40
+
+#define MAX_DEVS 16
+
+/* Basename of the symlink at path into out ("" if none). */
+static inline void link_name(const char *path, char *out, size_t n)
+{
+	char buf[PATH_MAX];
+	ssize_t r = readlink(path, buf, sizeof(buf) - 1);
+	const char *b;
+
+	out[0] = 0;
+	if (r < 0)
+		return;
+	buf[r] = 0;
+	b = strrchr(buf, '/');
+	b = b ? b + 1 : buf;
+	if (strlen(b) < n)
+		memcpy(out, b, strlen(b) + 1);
+}
+
+/* First line of a file, newline stripped; -1 if unreadable. */
+static inline int read_line(const char *path, char *out, size_t n)
+{
+	FILE *f = fopen(path, "r");
+
+	out[0] = 0;
+	if (!f)
+		return -1;
+	if (!fgets(out, n, f))
+		out[0] = 0;
+	fclose(f);
+	out[strcspn(out, "\n")] = 0;
+	return 0;
+}
+
+static inline long read_long(const char *path)
+{
+	char buf[64];
+
+	if (read_line(path, buf, sizeof(buf)) || !buf[0])
+		return -1;
+	return strtol(buf, NULL, 0);
+}
+
+static inline int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t r;
+
+	if (fd < 0)
+		return -errno;
+	r = write(fd, s, strlen(s));
+	r = r < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+/* A virtio device on our transport. */
+struct vdev {
+	char name[32];	 /* virtioN */
+	char pdev[64];	 /* the platform device under virtio_mmio_rs */
+	char driver[32]; /* the virtio driver bound to it */
+	char features[72];
+};
+
+/* The virtio devices of type @id on virtio_mmio_rs, sorted by name. */
+static inline int find_vdevs(long id, struct vdev *out, int max)
+{
+	struct dirent **ents;
+	int n, i, found = 0;
+
+	n = scandir("/sys/bus/virtio/devices", &ents, NULL, versionsort);
+	for (i = 0; i < n; i++) {
+		char p[PATH_MAX], drv[64];
+		struct vdev *v = &out[found];
+
+		if (ents[i]->d_name[0] == '.' || found >= max)
+			goto next;
+		snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/device", ents[i]->d_name);
+		if (read_long(p) != id)
+			goto next;
+		snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/../driver", ents[i]->d_name);
+		link_name(p, drv, sizeof(drv));
+		if (strcmp(drv, TRANSPORT))
+			goto next;
+		snprintf(v->name, sizeof(v->name), "%s", ents[i]->d_name);
+		snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/..", ents[i]->d_name);
+		{
+			char real[PATH_MAX], *b;
+
+			if (!realpath(p, real))
+				goto next;
+			b = strrchr(real, '/');
+			snprintf(v->pdev, sizeof(v->pdev), "%s", b ? b + 1 : real);
+		}
+		snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/driver", ents[i]->d_name);
+		link_name(p, v->driver, sizeof(v->driver));
+		snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/features", ents[i]->d_name);
+		read_line(p, v->features, sizeof(v->features));
+		found++;
+next:
+		free(ents[i]);
+	}
+	if (n >= 0)
+		free(ents);
+	return found;
+}
+
+static inline int has_feature(const struct vdev *v, int bit)
+{
+	return (int)strlen(v->features) > bit && v->features[bit] == '1';
+}
+
+/* The first entry of /sys/bus/virtio/devices/<name>/<sub>/ ("vda", "eth0"). */
+static inline int child_of(const struct vdev *v, const char *sub, char *out, size_t n)
+{
+	char p[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	out[0] = 0;
+	snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/%s", v->name, sub);
+	d = opendir(p);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && strlen(e->d_name) < n)
+			memcpy(out, e->d_name, strlen(e->d_name) + 1);
+	closedir(d);
+	return out[0] ? 0 : -1;
+}
+
+/* Platform devices bound to virtio_mmio_rs. */
+static inline int transport_devices(void)
+{
+	DIR *d = opendir("/sys/bus/platform/drivers/" TRANSPORT);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char p[PATH_MAX];
+		struct stat st;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/sys/bus/platform/drivers/" TRANSPORT "/%s/driver",
+			 e->d_name);
+		if (!lstat(p, &st))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A counter from the device's debugfs file; -1 if absent. */
+static inline long long stat_of(const char *pdev, const char *key)
+{
+	char p[PATH_MAX], line[512];
+	long long v = -1;
+	size_t kl = strlen(key);
+	FILE *f;
+
+	snprintf(p, sizeof(p), DEBUGFS_DIR "/%s", pdev);
+	f = fopen(p, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			v = strtoll(line + kl + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* Notifications of queue @q (all queues: -1) from the device's debugfs
+ * file; -1 if absent. */
+static inline long long notifies_of(const char *pdev, int q)
+{
+	char p[PATH_MAX], line[512], *s;
+	long long v = -1;
+	FILE *f;
+
+	snprintf(p, sizeof(p), DEBUGFS_DIR "/%s", pdev);
+	f = fopen(p, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "notifications:", 14))
+			continue;
+		if (q < 0)
+			v = 0;
+		s = line + 14;
+		while (*s) {
+			char *end;
+			long i = strtol(s, &end, 10);
+
+			if (end == s || *end != ':')
+				break;
+			if (i == q || q < 0)
+				v = (v < 0 ? 0 : v) + strtoll(end + 1, NULL, 10);
+			strtoll(end + 1, &s, 10);
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* The value of "key=" on /proc/cmdline into out; 0 if found. */
+static inline int cmdline_arg(const char *key, char *out, size_t n)
+{
+	char buf[4096], *tok, *save;
+	size_t kl = strlen(key);
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	out[0] = 0;
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		if (!strncmp(tok, key, kl) && tok[kl] == '=') {
+			snprintf(out, n, "%s", tok + kl + 1);
+			return 0;
+		}
+	return -1;
+}
+
+static inline double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static inline uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static inline uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--)
+		h = (h ^ *p++) * 0x100000001b3ull;
+	return h;
+}
+
+/*
+ * Write @total bytes of a seeded pattern to @dev (O_DIRECT) from @start,
+ * read them back and compare. Returns 0, or a negative errno / -EILSEQ on
+ * a mismatch; *wsum and *rsum get the FNV checksums of what was written
+ * and what was read.
+ */
+static inline int blk_verify(const char *dev, off_t start, size_t total, uint64_t seed0,
+			     uint64_t *wsum, uint64_t *rsum)
+{
+	const size_t chunk = 256 * 1024;
+	unsigned char *w = NULL, *r = NULL;
+	uint64_t seed = seed0;
+	int fd, ret = 0;
+	size_t off, i;
+
+	*wsum = *rsum = 0;
+	if (posix_memalign((void **)&w, 4096, chunk) || posix_memalign((void **)&r, 4096, chunk))
+		return -ENOMEM;
+	fd = open(dev, O_RDWR | O_DIRECT);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (off = 0; off < total; off += chunk) {
+		for (i = 0; i < chunk; i += 8) {
+			uint64_t v = xorshift(&seed);
+
+			memcpy(w + i, &v, 8);
+		}
+		*wsum ^= fnv1a(w, chunk) + off;
+		if (pwrite(fd, w, chunk, start + off) != (ssize_t)chunk) {
+			ret = -errno ?: -EIO;
+			goto close;
+		}
+	}
+	if (fsync(fd)) {
+		ret = -errno;
+		goto close;
+	}
+	seed = seed0;
+	for (off = 0; off < total; off += chunk) {
+		if (pread(fd, r, chunk, start + off) != (ssize_t)chunk) {
+			ret = -errno ?: -EIO;
+			goto close;
+		}
+		for (i = 0; i < chunk; i += 8) {
+			uint64_t v = xorshift(&seed);
+
+			memcpy(w + i, &v, 8);
+		}
+		*rsum ^= fnv1a(r, chunk) + off;
+		if (memcmp(w, r, chunk))
+			ret = -EILSEQ;
+	}
+close:
+	close(fd);
+out:
+	free(w);
+	free(r);
+	return ret;
+}
+
+#endif
