@@ -16,6 +16,9 @@
 #   VM_MACHINE_<arch>   the -M argument for that arch (default: pc / virt,gic-version=3)
 #   VM_ARCHES           the arches this conf boots on (default: all); on the
 #                       others the runner reports nothing and boots nothing
+#   VM_EXIT             how the guest ends: poweroff (default) or reboot
+#                       (QEMU runs with -no-reboot; for machines without
+#                       a power-off path, e.g. microvm without ACPI)
 #   VM_HOST_HELPER      a host command run in the background during the boot
 #                       (QMP socket: $VM_WORK/qmp.sock, console: $VM_WORK/console.log)
 #   VM_APPEND           extra kernel command line
@@ -47,7 +50,7 @@ root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$VRS_KREL-$deb"}
 
 VM_TESTS= VM_STOCK_MODULES= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
-VM_ARCHES= VM_HOST_HELPER=
+VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
 # shellcheck source=/dev/null
@@ -140,8 +143,11 @@ done
 	cat <<-'INIT'
 	echo "VRS-TAINT $(cat /proc/sys/kernel/tainted)"
 	echo "VRS-DONE $(cut -d' ' -f1 /proc/uptime)"
-	poweroff -f
 	INIT
+	case $VM_EXIT in
+	poweroff | reboot) echo "$VM_EXIT -f";;
+	*) vrs_die "VM_EXIT: poweroff or reboot, not '$VM_EXIT'";;
+	esac
 } >"$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
