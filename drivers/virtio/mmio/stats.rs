@@ -62,7 +62,11 @@ impl Stats {
     pub(crate) fn notified(&self, index: u16) {
         let slot = usize::from(index).min(QUEUE_STATS - 1);
         self.notifies[slot].fetch_add(1, Relaxed);
-        self.queues.fetch_max(u32::from(index) + 1, Relaxed);
+        // Read first: the read-modify-write is needed once per queue.
+        let n = u32::from(index) + 1;
+        if self.queues.load(Relaxed) < n {
+            self.queues.fetch_max(n, Relaxed);
+        }
     }
 
     fn show(s: &Arc<Stats>, f: &mut fmt::Formatter<'_>) -> fmt::Result {

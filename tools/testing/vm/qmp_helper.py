@@ -11,6 +11,15 @@ This helper, started by vm.sh next to QEMU in the boot's work directory,
 follows console.log, sends each such command to QEMU's QMP socket
 (qmp.sock) and logs the reply to helper.out. The guest sees only the
 effect (a resized disk, a config interrupt), which is what it tests.
+
+With --trace FILE (QEMU's -D log of trace events), a console line
+
+    VRS-MARK <tag>
+
+logs "MARK <tag> <event> <count> ..." to helper.out: how many times each
+event occurs in FILE so far. A guest that prints a mark, pauses, works,
+prints another mark and pauses again gets the events of its work as the
+difference (tools/virtio/mmio-bench counts trapped MMIO accesses so).
 """
 import json
 import os
@@ -45,9 +54,36 @@ def reply(f):
         return msg
 
 
+class TraceCounter:
+    """Counts trace events in a growing QEMU log, line by line."""
+
+    def __init__(self, path):
+        self.path, self.pos, self.counts = path, 0, {}
+
+    def update(self):
+        try:
+            with open(self.path, "rb") as t:
+                t.seek(self.pos)
+                data = t.read()
+        except FileNotFoundError:
+            return self.counts
+        end = data.rfind(b"\n") + 1
+        self.pos += end
+        for line in data[:end].splitlines():
+            # "<pid>@<time>:event args" or "event args"
+            name = line.split(b" ", 1)[0].rsplit(b":", 1)[-1].decode(errors="replace")
+            self.counts[name] = self.counts.get(name, 0) + 1
+        return self.counts
+
+
 def main():
-    log = sys.argv[1] if len(sys.argv) > 1 else "console.log"
-    sock = sys.argv[2] if len(sys.argv) > 2 else "qmp.sock"
+    args = sys.argv[1:]
+    trace = None
+    if args[:1] == ["--trace"]:
+        trace = TraceCounter(args[1])
+        args = args[2:]
+    log = args[0] if args else "console.log"
+    sock = args[1] if len(args) > 1 else "qmp.sock"
     _, f = qmp_connect(sock, time.time() + 30)
     pos = 0
     done = set()
@@ -62,6 +98,13 @@ def main():
         end = data.rfind(b"\n") + 1
         pos += end
         for line in data[:end].decode(errors="replace").splitlines():
+            m = line.find("VRS-MARK ")
+            if m >= 0 and trace:
+                counts = trace.update()
+                tag = line[m + 9:].strip()
+                ev = " ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                print(f"MARK {tag} {ev}", flush=True)
+                continue
             i = line.find("VRS-QMP ")
             if i < 0:
                 continue

@@ -11,6 +11,7 @@
 # CONF is a shell fragment (see tools/testing/selftests/*/vm.conf):
 #   VM_TESTS            selftest binaries, "area/name", run in order
 #   VM_STOCK_MODULES    Debian modules to put in the image and modprobe
+#   VM_STOCK_NOLOAD     Debian modules to put in the image only (the tests load them)
 #   VM_INSMOD           our modules to load before the tests, "name[ args]" per line
 #   VM_QEMU_<arch>      extra QEMU arguments (devices) for that arch
 #   VM_MACHINE_<arch>   the -M argument for that arch (default: pc / virt,gic-version=3)
@@ -49,7 +50,7 @@ work=$bdir/vm/$name
 root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$VRS_KREL-$deb"}
 
-VM_TESTS= VM_STOCK_MODULES= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
+VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
 VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
@@ -98,7 +99,7 @@ add_mod() {
 	*) cp "$kmods/$path" "$root/lib/modules/$VRS_KREL-$deb/$path";;
 	esac
 }
-for m in $VM_STOCK_MODULES; do add_mod "$m"; done
+for m in $VM_STOCK_MODULES $VM_STOCK_NOLOAD; do add_mod "$m"; done
 cp "$kmods"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$VRS_KREL-$deb/" 2>/dev/null || true
 depmod -b "$root" "$VRS_KREL-$deb" 2>/dev/null || vrs_die "depmod failed for the image"
 

@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * blkread: the guest side of tools/virtio/mmio-bench. Runs in the VM as
+ * the boot's only "test"; loads the two virtio-mmio transports in turn
+ * (Debian's virtio_mmio.ko and this tree's virtio_mmio_rs.ko) under the
+ * same stock virtio_blk and the same QEMU disk, and does 4 KiB random
+ * O_DIRECT reads through each.
+ *
+ * Kernel command line (from bench.sh's conf):
+ *   vrs.bench=throughput  rounds of "C then Rust" (order alternates),
+ *                         each a timed run per job count; prints
+ *                         "VRS-BENCH impl=<c|rust> round=<n> jobs=<j> reads=<n> secs=<s>"
+ *   vrs.bench=trace       per transport: "VRS-MARK <impl>-start", a fixed
+ *                         number of reads, "VRS-MARK <impl>-end", with
+ *                         pauses so the host helper can count QEMU's trace
+ *                         events (trapped MMIO accesses) in between
+ *   vrs.rounds=N vrs.secs=S vrs.reads=N
+ *
+ * Output is KTAP: one case per transport load, so the runner reports a
+ * failure if a transport cannot be loaded or a read fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <limits.h>
+
+#define BLK 4096
+
+static int cases;
+static int failed;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmdline_long(const char *key, long def)
+{
+	char buf[4096], *p;
+	size_t kl = strlen(key);
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return def;
+	}
+	fclose(f);
+	for (p = strstr(buf, key); p; p = strstr(p + 1, key))
+		if ((p == buf || p[-1] == ' ') && p[kl] == '=')
+			return strtol(p + kl + 1, NULL, 0);
+	return def;
+}
+
+static int cmdline_is(const char *kv)
+{
+	char buf[4096];
+	FILE *f = fopen("/proc/cmdline", "r");
+	int r = 0;
+
+	if (f && fgets(buf, sizeof(buf), f))
+		r = strstr(buf, kv) != NULL;
+	if (f)
+		fclose(f);
+	return r;
+}
+
+static void result(int ok, const char *fmt, const char *arg)
+{
+	printf("%s %d ", ok ? "ok" : "not ok", ++cases);
+	printf(fmt, arg);
+	printf("\n");
+	fflush(stdout);
+	failed += !ok;
+}
+
+static int run(const char *cmd)
+{
+	int st = system(cmd);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* /dev/vdX of the virtio block device under platform driver @drv. */
+static int find_disk(const char *drv, char *dev, size_t n)
+{
+	DIR *d = opendir("/sys/bus/virtio/devices");
+	struct dirent *e;
+	int ret = -1;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char p[PATH_MAX], l[PATH_MAX];
+		ssize_t r;
+		DIR *b;
+		struct dirent *be;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/../driver", e->d_name);
+		r = readlink(p, l, sizeof(l) - 1);
+		if (r < 0)
+			continue;
+		l[r] = 0;
+		if (strcmp(strrchr(l, '/') + 1, drv))
+			continue;
+		snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/block", e->d_name);
+		b = opendir(p);
+		if (!b)
+			continue;
+		while ((be = readdir(b)))
+			if (be->d_name[0] != '.') {
+				snprintf(dev, n, "/dev/%s", be->d_name);
+				ret = 0;
+			}
+		closedir(b);
+	}
+	closedir(d);
+	return ret;
+}
+
+struct impl {
+	const char *name, *driver, *load;
+};
+
+static char rust_load[PATH_MAX + 64];
+static const struct impl impls[2] = {
+	{ "c", "virtio-mmio", "rmmod virtio_mmio_rs 2>/dev/null; rmmod virtio_mmio 2>/dev/null; modprobe virtio_mmio" },
+	{ "rust", "virtio_mmio_rs", rust_load },
+};
+
+static int load(const struct impl *im, char *dev, size_t n)
+{
+	double t0 = now_s();
+
+	if (run(im->load))
+		return -1;
+	while (find_disk(im->driver, dev, n)) {
+		if (now_s() - t0 > 10)
+			return -1;
+		usleep(20000);
+	}
+	/* udev-less image: devtmpfs creates the node; wait for it. */
+	while (access(dev, R_OK)) {
+		if (now_s() - t0 > 10)
+			return -1;
+		usleep(20000);
+	}
+	return 0;
+}
+
+struct job {
+	const char *dev;
+	double until;
+	long max;
+	long reads;
+	int err;
+	uint64_t seed;
+	off_t blocks;
+};
+
+static void *reader(void *arg)
+{
+	struct job *j = arg;
+	unsigned char *buf;
+	int fd;
+
+	if (posix_memalign((void **)&buf, BLK, BLK)) {
+		j->err = ENOMEM;
+		return NULL;
+	}
+	fd = open(j->dev, O_RDONLY | O_DIRECT);
+	if (fd < 0) {
+		j->err = errno;
+		free(buf);
+		return NULL;
+	}
+	while ((j->max ? j->reads < j->max : now_s() < j->until)) {
+		off_t blk;
+
+		j->seed ^= j->seed << 13;
+		j->seed ^= j->seed >> 7;
+		j->seed ^= j->seed << 17;
+		blk = j->seed % j->blocks;
+		if (pread(fd, buf, BLK, blk * BLK) != BLK) {
+			j->err = errno ?: EIO;
+			break;
+		}
+		j->reads++;
+	}
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* @jobs threads of random reads for @secs (or @max reads in total if
+ * non-zero); returns the reads done, -errno on failure. */
+static long readers(const char *dev, int jobs, double secs, long max)
+{
+	pthread_t t[16];
+	struct job j[16];
+	char p[PATH_MAX];
+	long total = 0, sectors;
+	int i, err = 0;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/sys/class/block/%s/size", strrchr(dev, '/') + 1);
+	f = fopen(p, "r");
+	if (!f || fscanf(f, "%ld", &sectors) != 1)
+		return -EIO;
+	fclose(f);
+	for (i = 0; i < jobs; i++) {
+		j[i] = (struct job){ .dev = dev, .until = now_s() + secs, .max = max / jobs,
+				     .seed = 0x9e3779b97f4a7c15ull * (i + 1),
+				     .blocks = sectors * 512 / BLK };
+		pthread_create(&t[i], NULL, reader, &j[i]);
+	}
+	for (i = 0; i < jobs; i++) {
+		pthread_join(t[i], NULL);
+		total += j[i].reads;
+		err = err ?: j[i].err;
+	}
+	return err ? -err : total;
+}
+
+int main(void)
+{
+	int rounds = cmdline_long("vrs.rounds", 3), secs = cmdline_long("vrs.secs", 5);
+	long nreads = cmdline_long("vrs.reads", 2000);
+	static const int jobs[] = { 1, 4 };
+	char line[PATH_MAX], ko[PATH_MAX] = "";
+	FILE *f = fopen("/vrs/modules.list", "r");
+	int r, k, i;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (strstr(line, "virtio_mmio_rs.ko"))
+			snprintf(ko, sizeof(ko), "/vrs/modules/%s", line);
+	}
+	if (f)
+		fclose(f);
+	snprintf(rust_load, sizeof(rust_load), "rmmod virtio_mmio_rs 2>/dev/null; rmmod virtio_mmio 2>/dev/null; insmod %s", ko);
+	printf("TAP version 13\n");
+	fflush(stdout);
+
+	if (cmdline_is("vrs.bench=trace")) {
+		printf("1..2\n");
+		for (k = 0; k < 2; k++) {
+			char dev[64];
+			long got;
+
+			if (load(&impls[k], dev, sizeof(dev))) {
+				result(0, "load %s", impls[k].name);
+				continue;
+			}
+			readers(dev, 1, 0.5, 0); /* warm up */
+			sleep(1);
+			printf("VRS-MARK %s-start\n", impls[k].name);
+			fflush(stdout);
+			sleep(1);
+			got = readers(dev, 1, 0, nreads);
+			sleep(1);
+			printf("VRS-MARK %s-end reads=%ld\n", impls[k].name, got);
+			fflush(stdout);
+			sleep(1);
+			result(got == nreads, "trace %s", impls[k].name);
+		}
+		return failed ? 1 : 0;
+	}
+
+	printf("1..%d\n", rounds * 2);
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < 2; i++) {
+			/* C first in odd rounds, Rust first in even ones. */
+			const struct impl *im = &impls[(i + r) % 2];
+			char dev[64], msg[64];
+			int ok = 1;
+			size_t q;
+
+			if (load(im, dev, sizeof(dev))) {
+				result(0, "load %s", im->name);
+				continue;
+			}
+			readers(dev, 1, 0.5, 0); /* warm up */
+			for (q = 0; q < sizeof(jobs) / sizeof(jobs[0]); q++) {
+				double t0 = now_s();
+				long got = readers(dev, jobs[q], secs, 0);
+				double t = now_s() - t0;
+
+				if (got < 0) {
+					printf("# %s: read error %s\n", dev, strerror((int)-got));
+					ok = 0;
+					continue;
+				}
+				printf("VRS-BENCH impl=%s round=%d jobs=%d reads=%ld secs=%.3f\n",
+				       im->name, r + 1, jobs[q], got, t);
+				fflush(stdout);
+			}
+			snprintf(msg, sizeof(msg), "%s round %d", im->name, r + 1);
+			result(ok, "%s", msg);
+		}
+	}
+	return failed ? 1 : 0;
+}
