@@ -9,6 +9,7 @@
 //! interrupts: 412
 //! spurious: 0
 //! config_changes: 1
+//! queue_setups: 1
 //! notifications: 0:398 1:0
 //! ```
 //!
@@ -36,6 +37,8 @@ pub(crate) struct Stats {
     pub(crate) spurious: AtomicU64,
     /// Configuration change notifications.
     pub(crate) config: AtomicU64,
+    /// Queue set-ups (`find_vqs`): driver probes and restores.
+    pub(crate) queue_setups: AtomicU64,
     /// Available-buffer notifications (`QueueNotify` writes) per queue.
     notifies: [AtomicU64; QUEUE_STATS],
     /// One past the highest queue index notified so far.
@@ -51,6 +54,7 @@ impl Stats {
                 interrupts: AtomicU64::new(0),
                 spurious: AtomicU64::new(0),
                 config: AtomicU64::new(0),
+                queue_setups: AtomicU64::new(0),
                 notifies: [const { AtomicU64::new(0) }; QUEUE_STATS],
                 queues: AtomicU32::new(0),
             },
@@ -75,6 +79,7 @@ impl Stats {
         writeln!(f, "interrupts: {}", s.interrupts.load(Relaxed))?;
         writeln!(f, "spurious: {}", s.spurious.load(Relaxed))?;
         writeln!(f, "config_changes: {}", s.config.load(Relaxed))?;
+        writeln!(f, "queue_setups: {}", s.queue_setups.load(Relaxed))?;
         write!(f, "notifications:")?;
         let n = (s.queues.load(Relaxed) as usize).min(QUEUE_STATS);
         for (i, c) in s.notifies[..n].iter().enumerate() {

@@ -29,6 +29,7 @@ use kernel::{
 };
 
 mod cmdline;
+mod pm;
 mod regs;
 mod stats;
 #[path = "../bindings/virtio.rs"]
@@ -238,6 +239,7 @@ impl Transport for MmioTransport<'_> {
         if irq.is_some() {
             return Err(EBUSY);
         }
+        self.core.stats.queue_setups.fetch_add(1, Relaxed);
         let handler = IrqHandler {
             core: self.core.clone(),
             dev,
@@ -292,6 +294,9 @@ impl Transport for MmioTransport<'_> {
                 );
                 return Err(E2BIG);
             };
+            // Again here, not only at probe: after a restore from
+            // hibernation the device has forgotten it.
+            r.write32(PAGE_SIZE as u32, regs::GUEST_PAGE_SIZE);
             r.write32(PAGE_SIZE as u32, regs::QUEUE_ALIGN);
             r.write32(pfn, regs::QUEUE_PFN);
         } else {
@@ -507,6 +512,12 @@ impl kernel::InPlaceModule for VirtioMmioModule {
             _cmdline: cmdline::Devices,
             _debugfs: Root::create(<Self as kernel::ModuleMetadata>::NAME),
             driver <- driver::Registration::new(<Self as kernel::ModuleMetadata>::NAME, module),
+        })
+        .pin_chain(|_| {
+            if let Err(e) = pm::attach() {
+                pr_warn!("no system sleep support: {:?}\n", e);
+            }
+            Ok(())
         })
     }
 }

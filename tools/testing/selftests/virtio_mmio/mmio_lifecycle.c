@@ -2,6 +2,9 @@
 /*
  * virtio_mmio_rs coming and going, and refusing what is not a device:
  *
+ *  - a system sleep cycle (suspend-to-idle, pm_test=devices): every
+ *    device with a driver is frozen and restored (its queues set up
+ *    again), and the disks still read back what is written;
  *  - three device= regions crafted in an ivshmem BAR (bad magic, bad
  *    version, DeviceID 0) are refused, each with its log line;
  *  - a disk unbound from the transport through sysfs while a reader is
@@ -158,6 +161,41 @@ static int ivshmem_bar(char *pci, size_t n, unsigned long long *base, unsigned l
 	}
 	closedir(d);
 	return ret;
+}
+
+TEST(system_sleep_cycle)
+{
+	struct vdev v[MAX_DEVS];
+	long long before[MAX_DEVS], after;
+	char dev[64], b[32];
+	uint64_t ws, rs;
+	int n, i;
+
+	if (transport_devices() <= 0)
+		SKIP(return, "no virtio-mmio devices on this machine");
+	if (access("/sys/power/pm_test", W_OK))
+		SKIP(return, "no /sys/power/pm_test (CONFIG_PM_DEBUG)");
+	n = find_vdevs(VIRTIO_ID_BLOCK, v, MAX_DEVS);
+	ASSERT_LT(0, n);
+	for (i = 0; i < n; i++) {
+		before[i] = stat_of(v[i].pdev, "queue_setups");
+		ASSERT_LT(0, before[i]) TH_LOG("%s", v[i].pdev);
+	}
+	write_str("/sys/module/suspend/parameters/pm_test_delay", "0");
+	ASSERT_EQ(0, write_str("/sys/power/pm_test", "devices"));
+	/* Devices suspend (freeze), then resume (restore); no firmware step. */
+	EXPECT_EQ(0, write_str("/sys/power/state", "freeze")) TH_LOG("%s", strerror(errno));
+	write_str("/sys/power/pm_test", "none");
+	for (i = 0; i < n; i++) {
+		after = stat_of(v[i].pdev, "queue_setups");
+		EXPECT_EQ(before[i] + 1, after) TH_LOG("%s: queues not set up again", v[i].pdev);
+		ASSERT_EQ(0, child_of(&v[i], "block", b, sizeof(b)));
+		snprintf(dev, sizeof(dev), "/dev/%s", b);
+		ASSERT_EQ(0, blk_verify(dev, 2 * 1024 * 1024, 1024 * 1024, 99 + i, &ws, &rs))
+			TH_LOG("%s after resume", dev);
+		EXPECT_EQ(ws, rs);
+	}
+	TH_LOG("%d disk(s) frozen, restored and verified", n);
 }
 
 TEST(refuse_bad_regions)
