@@ -134,7 +134,6 @@ impl Root {
         )
         .ok()
     }
-
 }
 
 impl Drop for Root {
