@@ -121,12 +121,20 @@ done
 	echo "VRS-BOOTED $(cut -d' ' -f1 /proc/uptime)"
 	dump_dmesg() { echo "VRS-DMESG-BEGIN $1"; dmesg -c; echo "VRS-DMESG-END $1"; }
 	INIT
-	for m in $VM_STOCK_MODULES; do echo "modprobe $m || echo 'VRS-ERROR modprobe $m failed'"; done
+	# Watchdog: shortly before the host gives up, show where the guest is
+	# stuck (blocked tasks, all CPUs' backtraces, the kernel log) so that a
+	# hang in CI leaves a diagnosis in the console log.
+	wd=$((VM_TIMEOUT > 60 ? VM_TIMEOUT - 30 : VM_TIMEOUT * 3 / 4))
+	cat <<-INIT
+	( sleep $wd; echo "VRS-WATCHDOG \$(cut -d' ' -f1 /proc/uptime): guest still running, dumping state"
+	  echo w >/proc/sysrq-trigger; echo l >/proc/sysrq-trigger; dmesg; echo "VRS-WATCHDOG-END" ) &
+	INIT
+	for m in $VM_STOCK_MODULES; do echo "echo 'VRS-STEP modprobe $m'; modprobe $m || echo 'VRS-ERROR modprobe $m failed'"; done
 	while IFS= read -r l; do
 		[ -n "$l" ] || continue
 		set -- $l
 		ko=$(grep -E "(^|/)$1\.ko\$" "$bdir/modules.list" | head -n1) || vrs_die "VM_INSMOD: no module $1 in this tree"
-		echo "insmod /vrs/modules/$ko ${l#"$1"} || echo 'VRS-ERROR insmod $1 failed'"
+		echo "echo 'VRS-STEP insmod $1'; insmod /vrs/modules/$ko ${l#"$1"} || echo 'VRS-ERROR insmod $1 failed'"
 	done <<<"$VM_INSMOD"
 	echo "dump_dmesg boot"
 	if [ -n "$shell" ]; then
@@ -152,6 +160,17 @@ done
 } >"$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
+
+# microvm has no HPET and no ACPI PM timer: the kernel can calibrate the TSC
+# only against the PIT, which fails when the host is busy, and then hangs
+# in calibrate_delay() (see host_tsc_khz.c). Tell it the TSC rate instead.
+if [ "$arch" = x86_64 ] && [[ ${machine:-pc} == microvm* ]] && [[ " $VM_APPEND " != *" tsc_early_khz="* ]]; then
+	tsc=$bdir/host_tsc_khz
+	[ "$tsc" -nt "$VRS_TOP/tools/testing/vm/host_tsc_khz.c" ] ||
+		cc -O2 -Wall -o "$tsc" "$VRS_TOP/tools/testing/vm/host_tsc_khz.c" || vrs_die "cannot build host_tsc_khz"
+	khz=$("$tsc") || vrs_die "cannot measure the host's TSC rate"
+	VM_APPEND="$VM_APPEND tsc_early_khz=$khz"
+fi
 
 kernel=$kmods/vmlinuz.unsigned
 [ -f "$kernel" ] || vrs_die "no kernel image $kernel"
@@ -187,7 +206,10 @@ if [ -n "$helper" ]; then
 fi
 echo "$rc" >"$work/qemu.rc"
 echo "VRS-HOST elapsed=$((SECONDS - start)) qemu_rc=$rc" >>"$log"
-[ "$rc" = 124 ] || [ "$rc" = 137 ] && vrs_log "$arch/$name: guest did not finish in ${VM_TIMEOUT}s"
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+	vrs_log "$arch/$name: guest did not finish in ${VM_TIMEOUT}s; console tail:"
+	tail -n 150 "$log" | sed 's/^/[console] /' >&2
+fi
 [ -s "$work/qemu.out" ] && sed 's/^/[qemu] /' "$work/qemu.out" >&2
 python3 "$VRS_TOP/tools/testing/vm/ktap.py" --name "$arch/$name" --tests "$VM_TESTS" \
 	--timed-out "$([ "$rc" = 124 ] || [ "$rc" = 137 ] && echo 1 || echo 0)" \
