@@ -105,8 +105,14 @@ pub(crate) trait Transport: Sync {
     fn queue_activate(&self, index: u16, size: u32, addrs: &RingAddrs) -> Result;
     /// Disable queue `index` (the device stops using it).
     fn queue_deactivate(&self, index: u16);
+    /// Whether this transport has per-queue reset (the MMIO `QueueReset`
+    /// register of version 2 devices). `VIRTIO_F_RING_RESET` is negotiated
+    /// only when this is true and the device offers it: the vring core
+    /// filters the bit out and each transport puts it back
+    /// (as `virtio_pci_modern` does).
+    fn resets_queues(&self) -> bool;
     /// Reset queue `index` alone (`VIRTIO_F_RING_RESET`); returns once the
-    /// device completed the reset.
+    /// device completed the reset, or an error if it did not reset it.
     fn queue_reset(&self, index: u16) -> Result;
     /// Whether queue `index` is still enabled or in reset (so that it cannot
     /// be re-enabled yet).
@@ -412,11 +418,16 @@ impl<T: Transport> Registration<T> {
         // SAFETY: see above; the core holds the device, nobody else writes
         // its features now.
         let (c, features) = unsafe {
+            let offered = sys::vrs_virtio_test_bit(vdev, sys::VIRTIO_F_RING_RESET);
             sys::vring_transport_features(vdev);
-            (
-                Container::<T>::from_vdev(vdev),
-                *(*vdev).__bindgen_anon_1.features.as_ref(),
-            )
+            let c = Container::<T>::from_vdev(vdev);
+            let features = (*vdev).__bindgen_anon_1.features.as_mut();
+            // The core kept the device's transport bits for us; the vring
+            // cleared RING_RESET, which only the transport can provide.
+            if offered && c.transport().resets_queues() {
+                *features |= 1u64 << sys::VIRTIO_F_RING_RESET;
+            }
+            (c, *features)
         };
         match c.transport().finalize_features(features) {
             Ok(()) => 0,

@@ -6,6 +6,7 @@
 //! ```text
 //! version: 2
 //! device_id: 2
+//! device_features: 0x130000000
 //! interrupts: 412
 //! spurious: 0
 //! config_changes: 1
@@ -31,6 +32,8 @@ pub(crate) const QUEUE_STATS: usize = 16;
 pub(crate) struct Stats {
     version: u32,
     device_id: u32,
+    /// The features the device offered at probe.
+    device_features: u64,
     /// Interrupts with a non-zero `InterruptStatus`.
     pub(crate) interrupts: AtomicU64,
     /// Interrupts on the (shared) line with nothing for this device.
@@ -46,11 +49,12 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    pub(crate) fn new(version: u32, device_id: u32) -> Result<Arc<Self>> {
+    pub(crate) fn new(version: u32, device_id: u32, device_features: u64) -> Result<Arc<Self>> {
         Ok(Arc::new(
             Stats {
                 version,
                 device_id,
+                device_features,
                 interrupts: AtomicU64::new(0),
                 spurious: AtomicU64::new(0),
                 config: AtomicU64::new(0),
@@ -76,6 +80,7 @@ impl Stats {
     fn show(s: &Arc<Stats>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "version: {}", s.version)?;
         writeln!(f, "device_id: {}", s.device_id)?;
+        writeln!(f, "device_features: {:#x}", s.device_features)?;
         writeln!(f, "interrupts: {}", s.interrupts.load(Relaxed))?;
         writeln!(f, "spurious: {}", s.spurious.load(Relaxed))?;
         writeln!(f, "config_changes: {}", s.config.load(Relaxed))?;

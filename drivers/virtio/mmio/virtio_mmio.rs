@@ -325,6 +325,10 @@ impl Transport for MmioTransport<'_> {
         }
     }
 
+    fn resets_queues(&self) -> bool {
+        !self.legacy()
+    }
+
     fn queue_reset(&self, index: u16) -> Result {
         if self.legacy() {
             return Err(EOPNOTSUPP);
@@ -334,7 +338,20 @@ impl Transport for MmioTransport<'_> {
         // Spec 4.2.2.2: not complete until QueueReset reads 0.
         self.wait_zero(regs::QUEUE_RESET).inspect_err(|_| {
             dev_err!(self.pdev.as_ref(), "queue {} reset timed out\n", index);
-        })
+        })?;
+        // A completed reset also clears QueueReady. A device that offers
+        // VIRTIO_F_RING_RESET without the register (QEMU 10.0's
+        // virtio-mmio) reads QueueReset as 0 and keeps the queue running:
+        // refuse, so that the driver keeps its ring and loses nothing.
+        if self.regs().read32(regs::QUEUE_READY) != 0 {
+            dev_err!(
+                self.pdev.as_ref(),
+                "queue {} not reset: still ready after QueueReset (device offers VIRTIO_F_RING_RESET without implementing it)\n",
+                index
+            );
+            return Err(EIO);
+        }
+        Ok(())
     }
 
     fn queue_busy(&self, index: u16) -> bool {
@@ -460,7 +477,13 @@ impl platform::Driver for MmioDriver {
         }
 
         let irq = pdev.irq_by_index(0)?.irq();
-        let stats = Stats::new(version, device)?;
+        // What the device offers, for the debugfs file (spec 4.2.2:
+        // DeviceFeaturesSel selects the word).
+        regs.write32(1, regs::DEVICE_FEATURES_SEL);
+        let offered = u64::from(regs.read32(regs::DEVICE_FEATURES)) << 32;
+        regs.write32(0, regs::DEVICE_FEATURES_SEL);
+        let offered = offered | u64::from(regs.read32(regs::DEVICE_FEATURES));
+        let stats = Stats::new(version, device, offered)?;
         let stats_file = Root::file(dev.name(), stats.clone());
         let core = Arc::new(
             Core {

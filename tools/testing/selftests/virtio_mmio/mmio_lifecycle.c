@@ -89,39 +89,6 @@ static int wait_bound(int count, double secs)
 	return 0;
 }
 
-/* The kernel log since boot. */
-static char *klog(void)
-{
-	int n = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
-	char *b;
-
-	if (n <= 0)
-		return NULL;
-	b = calloc(1, n + 1);
-	if (b && klogctl(3 /* SYSLOG_ACTION_READ_ALL */, b, n) < 0) {
-		free(b);
-		return NULL;
-	}
-	return b;
-}
-
-/* A line of @log with both @a and @b. */
-static int log_has(const char *log, const char *a, const char *b)
-{
-	const char *l = log;
-
-	while (l && *l) {
-		const char *nl = strchr(l, '\n');
-		size_t len = nl ? (size_t)(nl - l) : strlen(l);
-		const char *pa = memmem(l, len, a, strlen(a)), *pb = memmem(l, len, b, strlen(b));
-
-		if (pa && pb)
-			return 1;
-		l = nl ? nl + 1 : NULL;
-	}
-	return 0;
-}
-
 /* The first ivshmem-plain device's BAR 2 start and size. */
 static int ivshmem_bar(char *pci, size_t n, unsigned long long *base, unsigned long long *size)
 {

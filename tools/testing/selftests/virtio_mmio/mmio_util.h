@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/klog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -202,7 +203,7 @@ static inline long long stat_of(const char *pdev, const char *key)
 		return -1;
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, key, kl) && line[kl] == ':')
-			v = strtoll(line + kl + 1, NULL, 10);
+			v = (long long)strtoull(line + kl + 1, NULL, 0);
 	fclose(f);
 	return v;
 }
@@ -238,6 +239,39 @@ static inline long long notifies_of(const char *pdev, int q)
 	}
 	fclose(f);
 	return v;
+}
+
+/* The kernel log since boot. */
+static inline char *klog(void)
+{
+	int n = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	char *b;
+
+	if (n <= 0)
+		return NULL;
+	b = calloc(1, n + 1);
+	if (b && klogctl(3 /* SYSLOG_ACTION_READ_ALL */, b, n) < 0) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* A line of @log with both @a and @b. */
+static inline int log_has(const char *log, const char *a, const char *b)
+{
+	const char *l = log;
+
+	while (l && *l) {
+		const char *nl = strchr(l, '\n');
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+		const char *pa = memmem(l, len, a, strlen(a)), *pb = memmem(l, len, b, strlen(b));
+
+		if (pa && pb)
+			return 1;
+		l = nl ? nl + 1 : NULL;
+	}
+	return 0;
 }
 
 /* The value of "key=" on /proc/cmdline into out; 0 if found. */
