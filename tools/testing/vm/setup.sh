@@ -7,7 +7,9 @@
 #
 #  1. a Debian trixie chroot with the kernel's Rust toolchain and QEMU;
 #  2. Debian's kernel packages of one 7.3.x release for amd64 and arm64;
-#  3. Debian's source, unpacked; one prepared output tree per arch.
+#  3. Debian's source, unpacked; one prepared output tree per arch;
+#  4. the project's QEMU (tools/qemu: Debian's QEMU source plus our patches),
+#     for the boots that need a device feature stock QEMU lacks.
 #
 # The mirror is read from the host's apt configuration. The apt lists are
 # refreshed at most once a day (VRS_REFRESH=1 forces it), so a new Debian
@@ -34,8 +36,9 @@ mirror=$(apt-get indextargets --format '$(ORIGIN)|$(LABEL)|$(REPO_URI)' 2>/dev/n
 packages=(build-essential bc bison flex libelf-dev libssl-dev rustc rust-src rustfmt
 	rust-clippy bindgen libclang-dev clang lld llvm python3 cpio kmod dwarves
 	busybox-static xz-utils zstd qemu-system-x86 qemu-system-arm ipxe-qemu
-	gcc-aarch64-linux-gnu libc6-dev-arm64-cross device-tree-compiler file)
-chroot_key="trixie $mirror ${packages[*]}"
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross device-tree-compiler file
+	meson ninja-build pkgconf libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev python3-venv)
+chroot_key="trixie deb-src $mirror ${packages[*]}"
 if [ "$(cat "$VRS_CHROOT/.vrs-stamp" 2>/dev/null)" != "$chroot_key" ]; then
 	if [ ! -x "$VRS_CHROOT/usr/bin/apt-get" ] || [ ! -f "$VRS_CHROOT/.vrs-debootstrap" ]; then
 		command -v debootstrap >/dev/null || {
@@ -52,6 +55,8 @@ if [ "$(cat "$VRS_CHROOT/.vrs-stamp" 2>/dev/null)" != "$chroot_key" ]; then
 	deb $mirror trixie main
 	deb $mirror trixie-updates main
 	deb $mirror trixie-backports main
+	deb-src $mirror trixie main
+	deb-src $mirror trixie-updates main
 	SRC
 	step "installing the toolchain in the chroot (about 1-2 min)"
 	vrs_chroot "dpkg --add-architecture arm64 && apt-get update -q >/dev/null &&
@@ -163,4 +168,13 @@ VRS_KREL=$rel
 VRS_KVER=$kver
 ENV
 mv "$VRS_CACHE/kernel.env.tmp" "$VRS_CACHE/kernel.env"
+
+# ---------------------------------------------------------------- patched QEMU
+if [ -x "$VRS_CACHE/qemu/current/bin/qemu-system-x86_64" ] &&
+	vrs_chroot "'$VRS_TOP/tools/qemu/build.sh' --check" 2>/dev/null; then
+	step "patched QEMU built"
+else
+	step "building the patched QEMU (tools/qemu; about 20 min, once)"
+	vrs_chroot "'$VRS_TOP/tools/qemu/build.sh'" || vrs_die "building the patched QEMU failed"
+fi
 step "ready: Debian kernel $rel ($kver), cache $VRS_CACHE"

@@ -23,6 +23,9 @@
 #   VM_HOST_HELPER      a host command run in the background during the boot
 #                       (QMP socket: $VM_WORK/qmp.sock, console: $VM_WORK/console.log)
 #   VM_APPEND           extra kernel command line
+#   VM_APPEND_<arch>    more of it, for that arch only
+#   VM_QEMU_BUILD_<arch> which QEMU boots that arch: "stock" (Debian's, the
+#                       default) or "patched" (tools/qemu, built by setup)
 #   VM_TIMEOUT          seconds for the whole boot (default 300)
 #   VM_MEM              guest memory in MiB (default 1024)
 # and may create files in $VM_WORK (this boot's work directory, empty).
@@ -58,6 +61,10 @@ VM_WORK=$work
 . "$conf"
 qemu_extra_var=VM_QEMU_$arch
 qemu_extra=${!qemu_extra_var:-}
+append_var=VM_APPEND_$arch
+VM_APPEND="$VM_APPEND ${!append_var:-}"
+build_var=VM_QEMU_BUILD_$arch
+qemu_build=${!build_var:-stock}
 machine_var=VM_MACHINE_$arch
 machine=${!machine_var:-}
 [ -n "$timeout_override" ] && VM_TIMEOUT=$timeout_override
@@ -183,6 +190,13 @@ qemu+=(-accel tcg -smp 2 -m "$VM_MEM" -nodefaults -no-user-config -no-reboot -di
 	-append "console=$console loglevel=1 panic=-1 oops=panic rdinit=/init $VM_APPEND")
 # shellcheck disable=SC2206
 qemu+=($qemu_extra)
+case $qemu_build in
+stock) ;;
+patched)
+	qemu[0]=$VRS_CACHE/qemu/current/bin/${qemu[0]}
+	[ -x "${qemu[0]}" ] || vrs_die "no patched QEMU (${qemu[0]}): run 'make setup'";;
+*) vrs_die "VM_QEMU_BUILD_$arch: stock or patched, not '$qemu_build'";;
+esac
 
 if [ -n "$shell" ]; then
 	exec "${qemu[@]}" -serial mon:stdio
