@@ -11,6 +11,8 @@
  *  - data written to every disk and read back, random bytes from
  *    /dev/hwrng, Ethernet frames between two NICs on one QEMU hub, bytes
  *    through two virtio-serial ports joined by a socket;
+ *  - the transport features (notification data, queue reset) negotiated
+ *    exactly where offered;
  *  - a queue reset (ring resize) where the device offers it;
  *  - the debugfs counters against /proc/interrupts;
  *  - a config-change interrupt: the host resizes the first disk over QMP.
@@ -64,6 +66,48 @@ TEST(drivers_bound)
 		for (j = 0; j < n; j++)
 			EXPECT_STREQ(want[i].drv, v[j].driver) TH_LOG("%s", v[j].name);
 	}
+}
+
+/* VIRTIO_F_NOTIFICATION_DATA and VIRTIO_F_RING_RESET are transport
+ * features the vring core filters or keeps for the transport: each must be
+ * negotiated exactly when a version 2 device offers it (device_features in
+ * debugfs). With vrs.ndata=on the conf runs the project's QEMU with
+ * -global virtio-mmio.notification-data=on: every device must then offer
+ * and negotiate it, so every data test of this file writes notification
+ * data to QueueNotify (a wrong value makes QEMU see the wrong number of
+ * buffers). */
+TEST(transport_features_negotiated)
+{
+	static const long ids[] = { VIRTIO_ID_NET, VIRTIO_ID_BLOCK, VIRTIO_ID_CONSOLE, VIRTIO_ID_RNG };
+	static const int bits[] = { F_NOTIFICATION_DATA, F_RING_RESET };
+	struct vdev v[MAX_DEVS];
+	int total = 0, ndata = 0, n, i, j, b;
+	char want[8];
+
+	REQUIRE_DEVICES();
+	cmdline_arg("vrs.ndata", want, sizeof(want));
+	for (i = 0; i < (int)(sizeof(ids) / sizeof(ids[0])); i++) {
+		n = find_vdevs(ids[i], v, MAX_DEVS);
+		for (j = 0; j < n; j++) {
+			long long offered = stat_of(v[j].pdev, "device_features");
+			int modern = has_feature(&v[j], F_VERSION_1);
+
+			ASSERT_NE(-1, offered) TH_LOG("no device_features for %s", v[j].pdev);
+			for (b = 0; b < 2; b++) {
+				int off = (unsigned long long)offered >> bits[b] & 1;
+
+				EXPECT_EQ(modern && off, has_feature(&v[j], bits[b]))
+					TH_LOG("%s (%s): feature %d offered %d, modern %d, negotiated %d",
+					       v[j].name, v[j].driver, bits[b], off, modern,
+					       has_feature(&v[j], bits[b]));
+			}
+			ndata += has_feature(&v[j], F_NOTIFICATION_DATA);
+			total++;
+		}
+	}
+	TH_LOG("%d of %d devices with VIRTIO_F_NOTIFICATION_DATA", ndata, total);
+	if (!strcmp(want, "on"))
+		EXPECT_EQ(total, ndata);
 }
 
 /* The disk node of a virtio block device ("/dev/vda"). */

@@ -32,6 +32,7 @@
 #define F_EVENT_IDX 29
 #define F_VERSION_1 32
 #define F_RING_PACKED 34
+#define F_NOTIFICATION_DATA 38
 #define F_RING_RESET 40
 
 #define MAX_DEVS 16
