@@ -17,8 +17,18 @@ VRS_STEP=qemu
 here=$VRS_TOP/tools/qemu
 base=$VRS_CACHE/qemu
 
+# Only what the tests use: TCG system emulation of the two targets, with
+# the default device set (virtio, ivshmem, microvm, virt). No UI, no tools.
+opts=(--firmwarepath=/usr/share/qemu --target-list=x86_64-softmmu,aarch64-softmmu
+	--disable-download --disable-docs --disable-tools --disable-guest-agent
+	--disable-user --disable-werror --disable-debug-info --disable-install-blobs
+	--disable-gtk --disable-sdl --disable-vnc --disable-spice --disable-opengl
+	--disable-xen --disable-curl --disable-libusb --disable-usb-redir
+	--disable-capstone --disable-slirp --enable-fdt=system)
+
 ver=$(dpkg-query -W -f '${Version}' qemu-system-x86) || vrs_die "qemu-system-x86 is not installed in the chroot"
-phash=$(cat "$here"/patches/*.patch "$here/build.sh" | sha256sum | cut -c1-12)
+# The build is named after what goes into it: version, patches, options.
+phash=$( (cat "$here"/patches/*.patch; echo "${opts[*]}") | sha256sum | cut -c1-12)
 name=${ver#*:}-$phash
 out=$base/$name
 if [ -x "$out/bin/qemu-system-x86_64" ] && [ -x "$out/bin/qemu-system-aarch64" ]; then
@@ -41,23 +51,16 @@ for p in "$here"/patches/*.patch; do
 	patch -p1 --quiet <"$p" || vrs_die "$(basename "$p") does not apply to qemu $ver"
 done
 
-# Only what the tests use: TCG system emulation of the two targets, with
-# the default device set (virtio, ivshmem, microvm, virt). No UI, no tools.
 vrs_log "configuring (x86_64-softmmu, aarch64-softmmu)"
 mkdir -p build
 cd build
-../configure --prefix="$out" --firmwarepath=/usr/share/qemu \
-	--target-list=x86_64-softmmu,aarch64-softmmu \
-	--disable-download --disable-docs --disable-tools --disable-guest-agent \
-	--disable-user --disable-werror --disable-debug-info --disable-install-blobs \
-	--disable-gtk --disable-sdl --disable-vnc --disable-spice --disable-opengl \
-	--disable-xen --disable-curl --disable-libusb --disable-usb-redir \
-	--disable-capstone --disable-slirp --enable-fdt=system \
-	>configure.log 2>&1 || { tail -n 30 configure.log >&2; vrs_die "qemu configure failed (build/configure.log)"; }
+../configure --prefix="$out" "${opts[@]}" >configure.log 2>&1 ||
+	{ tail -n 30 configure.log >&2; vrs_die "qemu configure failed (build/configure.log)"; }
 vrs_log "building (about 20 min on 2 cores)"
 ninja -j"$(nproc)" >ninja.log 2>&1 || { tail -n 40 ninja.log >&2; vrs_die "qemu build failed ($PWD/ninja.log)"; }
 ninja install >install.log 2>&1 || { tail -n 20 install.log >&2; vrs_die "qemu install failed"; }
 cd "$base"
-rm -rf "$src"
 ln -sfn "$name" "$base/current"
+# Drop the sources and every other build (older versions or patches).
+find "$base" -mindepth 1 -maxdepth 1 ! -name "$name" ! -name current -exec rm -rf {} +
 vrs_log "installed $out"
