@@ -56,7 +56,7 @@ mkdir -p build
 cd build
 ../configure --prefix="$out" "${opts[@]}" >configure.log 2>&1 ||
 	{ tail -n 30 configure.log >&2; vrs_die "qemu configure failed (build/configure.log)"; }
-vrs_log "building (about 20 min on 2 cores)"
+vrs_log "building (about 6 min on 2 cores)"
 ninja -j"$(nproc)" >ninja.log 2>&1 || { tail -n 40 ninja.log >&2; vrs_die "qemu build failed ($PWD/ninja.log)"; }
 ninja install >install.log 2>&1 || { tail -n 20 install.log >&2; vrs_die "qemu install failed"; }
 cd "$base"

@@ -11,6 +11,7 @@
 //! spurious: 0
 //! config_changes: 1
 //! queue_setups: 1
+//! queue_resets: 0
 //! notifications: 0:398 1:0
 //! ```
 //!
@@ -42,6 +43,8 @@ pub(crate) struct Stats {
     pub(crate) config: AtomicU64,
     /// Queue set-ups (`find_vqs`): driver probes and restores.
     pub(crate) queue_setups: AtomicU64,
+    /// Completed per-queue resets (`QueueReset`).
+    pub(crate) queue_resets: AtomicU64,
     /// Available-buffer notifications (`QueueNotify` writes) per queue.
     notifies: [AtomicU64; QUEUE_STATS],
     /// One past the highest queue index notified so far.
@@ -59,6 +62,7 @@ impl Stats {
                 spurious: AtomicU64::new(0),
                 config: AtomicU64::new(0),
                 queue_setups: AtomicU64::new(0),
+                queue_resets: AtomicU64::new(0),
                 notifies: [const { AtomicU64::new(0) }; QUEUE_STATS],
                 queues: AtomicU32::new(0),
             },
@@ -85,6 +89,7 @@ impl Stats {
         writeln!(f, "spurious: {}", s.spurious.load(Relaxed))?;
         writeln!(f, "config_changes: {}", s.config.load(Relaxed))?;
         writeln!(f, "queue_setups: {}", s.queue_setups.load(Relaxed))?;
+        writeln!(f, "queue_resets: {}", s.queue_resets.load(Relaxed))?;
         write!(f, "notifications:")?;
         let n = (s.queues.load(Relaxed) as usize).min(QUEUE_STATS);
         for (i, c) in s.notifies[..n].iter().enumerate() {

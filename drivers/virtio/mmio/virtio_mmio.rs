@@ -351,6 +351,7 @@ impl Transport for MmioTransport<'_> {
             );
             return Err(EIO);
         }
+        self.core.stats.queue_resets.fetch_add(1, Relaxed);
         Ok(())
     }
 

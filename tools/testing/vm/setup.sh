@@ -174,7 +174,7 @@ if [ -x "$VRS_CACHE/qemu/current/bin/qemu-system-x86_64" ] &&
 	vrs_chroot "'$VRS_TOP/tools/qemu/build.sh' --check" 2>/dev/null; then
 	step "patched QEMU built"
 else
-	step "building the patched QEMU (tools/qemu; about 20 min, once)"
+	step "building the patched QEMU (tools/qemu; about 6 min, once)"
 	vrs_chroot "'$VRS_TOP/tools/qemu/build.sh'" || vrs_die "building the patched QEMU failed"
 fi
 step "ready: Debian kernel $rel ($kver), cache $VRS_CACHE"

@@ -352,7 +352,7 @@ TEST(net_queue_reset_resize)
 	struct ifreq ifr = {};
 	struct nic nics[2];
 	char err[256], expect[16], *log;
-	long long offered;
+	long long offered, resets;
 	int n, s, r, e;
 
 	REQUIRE_DEVICES();
@@ -382,6 +382,7 @@ TEST(net_queue_reset_resize)
 	rp.cmd = ETHTOOL_SRINGPARAM;
 	rp.rx_pending = rp.rx_max_pending / 2;
 	rp.tx_pending = rp.tx_max_pending / 2;
+	resets = stat_of(v[1].pdev, "queue_resets");
 	r = ioctl(s, SIOCETHTOOL, &ifr);
 	e = errno;
 	rp.cmd = ETHTOOL_GRINGPARAM;
@@ -390,11 +391,14 @@ TEST(net_queue_reset_resize)
 		EXPECT_EQ(0, r) TH_LOG("resize: %s", strerror(e));
 		EXPECT_EQ(before.rx_max_pending / 2, rp.rx_pending);
 		EXPECT_EQ(before.tx_max_pending / 2, rp.tx_pending);
+		/* One rx and one tx queue, each reset through QueueReset. */
+		EXPECT_EQ(resets + 2, stat_of(v[1].pdev, "queue_resets"));
 	} else {
 		EXPECT_EQ(-1, r);
 		EXPECT_EQ(EIO, e) TH_LOG("resize: %s", strerror(e));
 		EXPECT_EQ(before.rx_pending, rp.rx_pending);
 		EXPECT_EQ(before.tx_pending, rp.tx_pending);
+		EXPECT_EQ(resets, stat_of(v[1].pdev, "queue_resets"));
 		log = klog();
 		EXPECT_TRUE(log && log_has(log, v[1].pdev, "not reset: still ready after QueueReset"))
 			TH_LOG("no refusal line for %s in the kernel log", v[1].pdev);
@@ -402,6 +406,18 @@ TEST(net_queue_reset_resize)
 	}
 	EXPECT_EQ(300, frames_between(&nics[0], &nics[1], 300, err, sizeof(err))) TH_LOG("%s", err);
 	EXPECT_EQ(300, frames_between(&nics[1], &nics[0], 300, err, sizeof(err))) TH_LOG("%s", err);
+	if (!strcmp(expect, "works")) {
+		/* Back to the full size: a second reset of the same queues. */
+		rp = before;
+		rp.cmd = ETHTOOL_SRINGPARAM;
+		EXPECT_EQ(0, ioctl(s, SIOCETHTOOL, &ifr)) TH_LOG("resize back: %s", strerror(errno));
+		rp.cmd = ETHTOOL_GRINGPARAM;
+		ASSERT_EQ(0, ioctl(s, SIOCETHTOOL, &ifr));
+		EXPECT_EQ(before.rx_pending, rp.rx_pending);
+		EXPECT_EQ(before.tx_pending, rp.tx_pending);
+		EXPECT_EQ(300, frames_between(&nics[0], &nics[1], 300, err, sizeof(err))) TH_LOG("%s", err);
+		EXPECT_EQ(300, frames_between(&nics[1], &nics[0], 300, err, sizeof(err))) TH_LOG("%s", err);
+	}
 	close(s);
 	close(nics[0].sock);
 	close(nics[1].sock);
