@@ -92,6 +92,16 @@ struct MmioTransport<'a> {
     irq: Mutex<Option<Pin<KBox<irq::Registration<'a, IrqHandler<'a>>>>>>,
 }
 
+/// The 64 feature bits the device offers, high word first (spec 4.2.2:
+/// `DeviceFeaturesSel` selects the word `DeviceFeatures` shows).
+fn read_device_features(r: &Regs<'_>) -> u64 {
+    r.write32(1, regs::DEVICE_FEATURES_SEL);
+    let hi = r.read32(regs::DEVICE_FEATURES);
+    r.write32(0, regs::DEVICE_FEATURES_SEL);
+    let lo = r.read32(regs::DEVICE_FEATURES);
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
 /// How long a device may take to complete a (queue) reset.
 const RESET_POLLS: u32 = 1000;
 
@@ -210,12 +220,7 @@ impl Transport for MmioTransport<'_> {
     }
 
     fn device_features(&self) -> u64 {
-        let r = self.regs();
-        r.write32(1, regs::DEVICE_FEATURES_SEL);
-        let hi = r.read32(regs::DEVICE_FEATURES);
-        r.write32(0, regs::DEVICE_FEATURES_SEL);
-        let lo = r.read32(regs::DEVICE_FEATURES);
-        (u64::from(hi) << 32) | u64::from(lo)
+        read_device_features(self.regs())
     }
 
     fn finalize_features(&self, features: u64) -> Result {
@@ -478,13 +483,8 @@ impl platform::Driver for MmioDriver {
         }
 
         let irq = pdev.irq_by_index(0)?.irq();
-        // What the device offers, for the debugfs file (spec 4.2.2:
-        // DeviceFeaturesSel selects the word).
-        regs.write32(1, regs::DEVICE_FEATURES_SEL);
-        let offered = u64::from(regs.read32(regs::DEVICE_FEATURES)) << 32;
-        regs.write32(0, regs::DEVICE_FEATURES_SEL);
-        let offered = offered | u64::from(regs.read32(regs::DEVICE_FEATURES));
-        let stats = Stats::new(version, device, offered)?;
+        // What the device offers, for the debugfs file.
+        let stats = Stats::new(version, device, read_device_features(&regs))?;
         let stats_file = Root::file(dev.name(), stats.clone());
         let core = Arc::new(
             Core {

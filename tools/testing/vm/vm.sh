@@ -128,14 +128,16 @@ done
 	echo "VRS-BOOTED $(cut -d' ' -f1 /proc/uptime)"
 	dump_dmesg() { echo "VRS-DMESG-BEGIN $1"; dmesg -c; echo "VRS-DMESG-END $1"; }
 	INIT
-	# Watchdog: shortly before the host gives up, show where the guest is
-	# stuck (blocked tasks, all CPUs' backtraces, the kernel log) so that a
-	# hang in CI leaves a diagnosis in the console log.
-	wd=$((VM_TIMEOUT > 60 ? VM_TIMEOUT - 30 : VM_TIMEOUT * 3 / 4))
-	cat <<-INIT
-	( sleep $wd; echo "VRS-WATCHDOG \$(cut -d' ' -f1 /proc/uptime): guest still running, dumping state"
-	  echo w >/proc/sysrq-trigger; echo l >/proc/sysrq-trigger; dmesg; echo "VRS-WATCHDOG-END" ) &
-	INIT
+	# Watchdog (test boots, not the interactive shell): shortly before the
+	# host gives up, show where the guest is stuck (blocked tasks, all CPUs'
+	# backtraces, the kernel log) so that a hang in CI leaves a diagnosis.
+	if [ -z "$shell" ]; then
+		wd=$((VM_TIMEOUT > 60 ? VM_TIMEOUT - 30 : VM_TIMEOUT * 3 / 4))
+		cat <<-INIT
+		( sleep $wd; echo "VRS-WATCHDOG \$(cut -d' ' -f1 /proc/uptime): guest still running, dumping state"
+		  echo w >/proc/sysrq-trigger; echo l >/proc/sysrq-trigger; dmesg; echo "VRS-WATCHDOG-END" ) &
+		INIT
+	fi
 	for m in $VM_STOCK_MODULES; do echo "echo 'VRS-STEP modprobe $m'; modprobe $m || echo 'VRS-ERROR modprobe $m failed'"; done
 	while IFS= read -r l; do
 		[ -n "$l" ] || continue
