@@ -99,13 +99,44 @@ cases! {
     split_call_suppression_flags split_call_suppression_event_idx
     split_hostile_used_id_out_of_range split_hostile_used_id_not_in_flight
     split_hostile_used_len_too_large split_hostile_used_index_jump
+    split_used_len_clamped split_chain_longer_than_queue
+    split_hostile_avail_indirect_too_long split_direct_then_indirect
     packed_roundtrip packed_roundtrip_event_idx packed_roundtrip_indirect packed_roundtrip_indirect_event_idx
     packed_wraparound packed_wraparound_event_idx packed_full_queue packed_detach_unused
     packed_kick_suppression_flags packed_kick_suppression_event_idx
     packed_call_suppression_flags packed_call_suppression_event_idx
     packed_hostile_used_id_out_of_range packed_hostile_used_id_not_in_flight
     packed_hostile_used_len_too_large packed_hostile_wrap_counter
+    packed_used_len_clamped packed_chain_longer_than_queue
+    packed_hostile_avail_next_out_of_range packed_hostile_avail_loop
+    packed_hostile_avail_nested_indirect packed_hostile_avail_unmapped_indirect
+    packed_hostile_avail_indirect_too_long
     split_hostile_avail_next_out_of_range split_hostile_avail_loop
     split_hostile_avail_nested_indirect split_hostile_avail_unmapped_indirect
     sizes
+}
+
+/// `enable_cb_delayed` with 30000 of 32768 buffers in flight asks for an
+/// interrupt after 22500 of them (3/4, computed wide as Linux does), not
+/// after (30000 * 3 mod 2^16) / 4 = 6116.
+#[test]
+fn split_enable_cb_delayed_wide() {
+    use crate::split::{Options, SplitDriver, SplitLayout};
+    use crate::{Buf, RingMem, Slot};
+    const NUM: u16 = 32768;
+    let lay = SplitLayout::new(NUM, 4).unwrap();
+    let mut env = HostEnv::new(lay.size + 64);
+    let m = env.alloc(lay.size).unwrap();
+    let mut slots = std::vec![Slot::default(); NUM as usize];
+    let opts = Options { event_idx: true };
+    let mut drv = SplitDriver::new(m, NUM, 4, &mut slots[..], None, opts).unwrap();
+    let b = Buf {
+        addr: 0x1000,
+        len: 8,
+    };
+    for t in 0..30000 {
+        drv.add(&[], &[b], t).unwrap();
+    }
+    assert!(drv.enable_cb_delayed());
+    assert_eq!(m.load16(lay.avail + 4 + 2 * NUM as usize), 22500);
 }

@@ -16,7 +16,7 @@
 use super::{
     split::{Indirect, Options},
     total_len, vring_need_event, BrokenFlag, Buf, Desc, DeviceMemory, Error, Fault, Result,
-    RingMem, Slot, DESC_SIZE, MAX_QUEUE_SIZE, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT,
+    RingMem, Slot, UsedLen, DESC_SIZE, MAX_QUEUE_SIZE, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT,
     VRING_DESC_F_WRITE,
 };
 use core::ops::DerefMut;
@@ -136,6 +136,31 @@ fn need_event<M: RingMem>(mem: &M, ev: usize, num: u16, new: u16, wrap: bool, ad
     vring_need_event(event, new, new.wrapping_sub(added as u16))
 }
 
+/// Write a packed indirect table for `out` + `inb` at `slot` of the pool;
+/// returns its device address and byte length.
+///
+/// The entries are `struct pvirtq_desc` (virtio 1.2, 2.8.19): `addr` at 0,
+/// `len` at 8, `id` at 12 (unused: written 0), `flags` at 14, of which only
+/// `VIRTQ_DESC_F_WRITE` is meaningful. There is no `next`: the table is
+/// read in order and holds `len / 16` entries.
+fn fill_indirect<M: RingMem>(ind: &Indirect<M>, slot: u16, out: &[Buf], inb: &[Buf]) -> (u64, u32) {
+    let base = ind.table(slot);
+    let n = out.len() + inb.len();
+    for (i, (b, w)) in out
+        .iter()
+        .map(|b| (b, 0))
+        .chain(inb.iter().map(|b| (b, VRING_DESC_F_WRITE)))
+        .enumerate()
+    {
+        let d = base + i * DESC_SIZE;
+        ind.mem.store64(d, b.addr);
+        ind.mem.store32(d + 8, b.len);
+        ind.mem.store16(d + 12, 0);
+        ind.mem.store16(d + 14, w);
+    }
+    (ind.table_addr(slot), (n * DESC_SIZE) as u32)
+}
+
 /// Driver side of a packed virtqueue.
 ///
 /// `S` is the private bookkeeping, one [`Slot`] per buffer id.
@@ -154,6 +179,7 @@ pub struct PackedDriver<M: RingMem, S: DerefMut<Target = [Slot]>> {
     /// Descriptors made available since the last kick decision.
     num_added: u32,
     event_flags: u16,
+    used_len: UsedLen,
     broken: BrokenFlag,
 }
 
@@ -200,6 +226,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
             used_wrap: true,
             num_added: 0,
             event_flags: VRING_PACKED_EVENT_FLAG_ENABLE,
+            used_len: UsedLen::default(),
             broken: BrokenFlag::default(),
         })
     }
@@ -229,22 +256,33 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
         self.broken.set();
     }
 
+    /// See [`SplitDriver::set_strict_used_len`].
+    ///
+    /// [`SplitDriver::set_strict_used_len`]: super::split::SplitDriver::set_strict_used_len
+    pub fn set_strict_used_len(&mut self, strict: bool) {
+        self.used_len.strict = strict;
+    }
+
+    /// How many used lengths were clamped to the buffer's writable size.
+    pub fn used_len_clamped(&self) -> u32 {
+        self.used_len.clamped
+    }
+
     /// Make a buffer available (see [`SplitDriver::add`]). Returns its id.
     ///
     /// [`SplitDriver::add`]: super::split::SplitDriver::add
     pub fn add(&mut self, out: &[Buf], inb: &[Buf], token: usize) -> Result<u16> {
         self.broken.check()?;
         let n = out.len() + inb.len();
-        if n == 0 {
+        // No chain, direct or through an indirect table, may be longer than
+        // the queue (virtio 1.2, 2.8.19 and 2.8.22.1).
+        if n == 0 || n > self.lay.num as usize {
             return Err(Error::Invalid);
         }
         let use_indirect = match &self.indirect {
             Some(ind) => n > 1 && n <= ind.max as usize,
             None => false,
         };
-        if !use_indirect && n > self.lay.num as usize {
-            return Err(Error::Invalid);
-        }
         let ndescs = if use_indirect { 1 } else { n as u16 };
         if self.num_free < ndescs {
             return Err(Error::NoSpace);
@@ -254,7 +292,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
         let head_flags;
         if use_indirect {
             let ind = self.indirect.as_ref().ok_or(Error::Invalid)?;
-            let (addr, len) = ind.fill(id, out, inb);
+            let (addr, len) = fill_indirect(ind, id, out, inb);
             let d = self.lay.d(head);
             self.mem.store64(d, addr);
             self.mem.store32(d + 8, len);
@@ -355,20 +393,20 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
         if s.ndescs == 0 {
             return Err(self.broken.fault(Fault::UsedIdNotInFlight { id }));
         }
-        if len > s.in_len {
-            return Err(self.broken.fault(Fault::UsedLenTooLarge {
-                id,
-                len,
-                max: s.in_len,
-            }));
-        }
+        let len = match self.used_len.check(id, len, s.in_len) {
+            Ok(len) => len,
+            Err(f) => return Err(self.broken.fault(f)),
+        };
         (self.last_used, self.used_wrap) =
             advance(self.lay.num, self.last_used, self.used_wrap, s.ndescs);
         self.free_id_slot(id as u16);
-        // As in the split ring: no full barrier, enable_cb()/poll() have it.
+        // As in the split ring (and virtqueue_get_buf_ctx_packed()): the
+        // new event position must be visible before the caller looks for
+        // the next used descriptor.
         if self.event_flags == VRING_PACKED_EVENT_FLAG_DESC {
             self.mem
                 .store16(self.lay.driver, off_wrap(self.last_used, self.used_wrap));
+            self.mem.mb();
         }
         Ok(Some((s.token, len)))
     }
@@ -553,11 +591,14 @@ impl<M: RingMem> PackedDevice<M> {
             ndescs += 1;
             (pos, wrap) = advance(self.lay.num, pos, wrap, 1);
             if flags & VRING_DESC_F_INDIRECT != 0 {
+                // The only descriptor of its buffer, not chained, whole
+                // `struct pvirtq_desc` entries, no more than the queue
+                // holds (virtio 1.2, 2.8.19, 2.8.22.1).
                 if count != 0
                     || flags & VRING_DESC_F_NEXT != 0
                     || len == 0
                     || len as usize % DESC_SIZE != 0
-                    || len as usize / DESC_SIZE > MAX_QUEUE_SIZE as usize
+                    || len as usize / DESC_SIZE > usize::from(self.lay.num)
                 {
                     return Err(self.broken.fault(Fault::BadIndirect));
                 }
@@ -565,25 +606,25 @@ impl<M: RingMem> PackedDevice<M> {
                 let Some(tbl) = dm.map(addr, len as usize) else {
                     return Err(self.broken.fault(Fault::BadIndirect));
                 };
-                for i in 0..n {
+                if descs.len() < n {
+                    return Err(Error::ChainTooLong);
+                }
+                // Entries in order, flags at +14; only WRITE counts (id and
+                // the other flag bits are ignored, as QEMU and Linux do),
+                // but a nested table is refused.
+                for (i, d) in descs[..n].iter_mut().enumerate() {
                     let off = i * DESC_SIZE;
-                    let f = tbl.load16(off + 12);
+                    let f = tbl.load16(off + 14);
                     if f & VRING_DESC_F_INDIRECT != 0 {
                         return Err(self.broken.fault(Fault::BadIndirect));
                     }
-                    *descs.get_mut(count).ok_or(Error::ChainTooLong)? = Desc {
+                    *d = Desc {
                         addr: tbl.load64(off),
                         len: tbl.load32(off + 8),
                         write: f & VRING_DESC_F_WRITE != 0,
                     };
-                    count += 1;
-                    if f & VRING_DESC_F_NEXT == 0 {
-                        break;
-                    }
-                    if i + 1 == n {
-                        return Err(self.broken.fault(Fault::BadIndirect));
-                    }
                 }
+                count = n;
                 id = did;
                 break;
             }

@@ -32,6 +32,10 @@ pub trait DriverQueue {
     fn num_free(&self) -> u16;
     /// Whether the queue is broken.
     fn is_broken(&self) -> bool;
+    /// Fault on a used length beyond the buffer instead of clamping it.
+    fn set_strict_used_len(&mut self, strict: bool);
+    /// How many used lengths were clamped.
+    fn used_len_clamped(&self) -> u32;
 }
 
 /// A chain the device took from either format.
@@ -91,6 +95,12 @@ macro_rules! forward_driver {
             }
             fn is_broken(&self) -> bool {
                 $t::is_broken(self)
+            }
+            fn set_strict_used_len(&mut self, strict: bool) {
+                $t::set_strict_used_len(self, strict)
+            }
+            fn used_len_clamped(&self) -> u32 {
+                $t::used_len_clamped(self)
             }
         }
     };
@@ -197,6 +207,12 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> DriverQueue for AnyDriver<M, S> {
     }
     fn is_broken(&self) -> bool {
         any_fwd!(self, q => q.is_broken())
+    }
+    fn set_strict_used_len(&mut self, strict: bool) {
+        any_fwd!(self, q => q.set_strict_used_len(strict))
+    }
+    fn used_len_clamped(&self) -> u32 {
+        any_fwd!(self, q => q.used_len_clamped())
     }
 }
 

@@ -14,7 +14,7 @@
 
 use super::{
     total_len, vring_need_event, BrokenFlag, Buf, Desc, DeviceMemory, Error, Fault, Result,
-    RingMem, Slot, DESC_SIZE, MAX_QUEUE_SIZE, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT,
+    RingMem, Slot, UsedLen, DESC_SIZE, MAX_QUEUE_SIZE, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT,
     VRING_DESC_F_WRITE,
 };
 use core::ops::DerefMut;
@@ -142,29 +142,37 @@ impl<M: RingMem> Indirect<M> {
         slot as usize * self.max as usize * DESC_SIZE
     }
 
-    /// Write a table for `out` + `inb` at `slot`; returns its device
-    /// address and byte length.
-    pub(crate) fn fill(&self, slot: u16, out: &[Buf], inb: &[Buf]) -> (u64, u32) {
-        let base = self.table(slot);
-        let n = out.len() + inb.len();
-        for (i, (b, w)) in out
-            .iter()
-            .map(|b| (b, 0))
-            .chain(inb.iter().map(|b| (b, VRING_DESC_F_WRITE)))
-            .enumerate()
-        {
-            let next = if i + 1 < n { VRING_DESC_F_NEXT } else { 0 };
-            write_desc(
-                &self.mem,
-                base + i * DESC_SIZE,
-                b.addr,
-                b.len,
-                w | next,
-                (i + 1) as u16,
-            );
-        }
-        (self.mem.dma_addr() + base as u64, (n * DESC_SIZE) as u32)
+    /// Device address of the table at `slot`.
+    #[inline]
+    pub(crate) fn table_addr(&self, slot: u16) -> u64 {
+        self.mem.dma_addr() + self.table(slot) as u64
     }
+}
+
+/// Write a split indirect table (an array of `struct virtq_desc`, chained
+/// through `next`; virtio 1.2, 2.7.5.3) for `out` + `inb` at `slot` of the
+/// pool; returns its device address and byte length. The packed ring has
+/// its own writer (`packed.rs`): its table entries are `struct pvirtq_desc`.
+fn fill_indirect<M: RingMem>(ind: &Indirect<M>, slot: u16, out: &[Buf], inb: &[Buf]) -> (u64, u32) {
+    let base = ind.table(slot);
+    let n = out.len() + inb.len();
+    for (i, (b, w)) in out
+        .iter()
+        .map(|b| (b, 0))
+        .chain(inb.iter().map(|b| (b, VRING_DESC_F_WRITE)))
+        .enumerate()
+    {
+        let next = if i + 1 < n { VRING_DESC_F_NEXT } else { 0 };
+        write_desc(
+            &ind.mem,
+            base + i * DESC_SIZE,
+            b.addr,
+            b.len,
+            w | next,
+            (i + 1) as u16,
+        );
+    }
+    (ind.table_addr(slot), (n * DESC_SIZE) as u32)
 }
 
 /// Driver side of a split virtqueue.
@@ -187,6 +195,7 @@ pub struct SplitDriver<M: RingMem, S: DerefMut<Target = [Slot]>> {
     last_used: u16,
     avail_flags: u16,
     cb_enabled: bool,
+    used_len: UsedLen,
     broken: BrokenFlag,
 }
 
@@ -234,6 +243,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
             last_used: 0,
             avail_flags: 0,
             cb_enabled: true,
+            used_len: UsedLen::default(),
             broken: BrokenFlag::default(),
         })
     }
@@ -263,6 +273,18 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         self.broken.set();
     }
 
+    /// Choose what a used length beyond the buffer's writable size does:
+    /// clamp it (the default, see [`UsedLen`]) or, with `strict`, fault
+    /// and break the queue.
+    pub fn set_strict_used_len(&mut self, strict: bool) {
+        self.used_len.strict = strict;
+    }
+
+    /// How many used lengths were clamped to the buffer's writable size.
+    pub fn used_len_clamped(&self) -> u32 {
+        self.used_len.clamped
+    }
+
     /// Make a buffer of device-readable `out` and device-writable `inb`
     /// segments available, with `token` to get back when it is used.
     /// Uses an indirect table when there is one and more than one segment.
@@ -270,7 +292,9 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
     pub fn add(&mut self, out: &[Buf], inb: &[Buf], token: usize) -> Result<u16> {
         self.broken.check()?;
         let n = out.len() + inb.len();
-        if n == 0 || n > self.lay.num as usize && self.indirect.is_none() {
+        // No chain, direct or through an indirect table, may be longer than
+        // the queue (virtio 1.2, 2.7.5.3.1 and 2.7.13.3.1).
+        if n == 0 || n > self.lay.num as usize {
             return Err(Error::Invalid);
         }
         let use_indirect = match &self.indirect {
@@ -278,9 +302,6 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
             None => false,
         };
         let ndescs = if use_indirect { 1 } else { n as u16 };
-        if n > self.lay.num as usize && !use_indirect {
-            return Err(Error::Invalid);
-        }
         if self.num_free < ndescs {
             return Err(Error::NoSpace);
         }
@@ -288,7 +309,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         let mut last = head;
         if use_indirect {
             let ind = self.indirect.as_ref().ok_or(Error::Invalid)?;
-            let (addr, len) = ind.fill(head, out, inb);
+            let (addr, len) = fill_indirect(ind, head, out, inb);
             write_desc(
                 &self.mem,
                 self.lay.desc + head as usize * DESC_SIZE,
@@ -393,23 +414,23 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         if s.ndescs == 0 {
             return Err(self.broken.fault(Fault::UsedIdNotInFlight { id }));
         }
-        if len > s.in_len {
-            return Err(self.broken.fault(Fault::UsedLenTooLarge {
-                id,
-                len,
-                max: s.in_len,
-            }));
-        }
+        let len = match self.used_len.check(id, len, s.in_len) {
+            Ok(len) => len,
+            Err(f) => return Err(self.broken.fault(f)),
+        };
         self.free_chain(id as u16);
         self.last_used = self.last_used.wrapping_add(1);
         // With event index and callbacks on, ask for an interrupt at the
-        // next buffer. Unlike virtqueue_get_buf_ctx_split() there is no
-        // full barrier here: a caller about to wait for an interrupt must
-        // re-enable through enable_cb()/poll(), whose barrier and re-check
-        // close the race (loom_tests.rs); this store only keeps interrupts
-        // coming sooner for callers that never disable them.
+        // next buffer, and make that request visible before the caller's
+        // next look at used->idx (virtio_store_mb() in
+        // virtqueue_get_buf_ctx_split()): a driver that keeps callbacks on
+        // and drains in its callback (virtio_rng, virtio_console) would
+        // otherwise read a stale used->idx while the device reads a stale
+        // used_event, and the last buffer would never be signalled
+        // (loom_tests.rs, `drain_side`).
         if self.opts.event_idx && self.cb_enabled {
             self.mem.store16(self.lay.used_event(), self.last_used);
+            self.mem.mb();
         }
         Ok(Some((s.token, len)))
     }
@@ -487,7 +508,9 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
                 self.mem.store16(self.lay.avail_flags(), self.avail_flags);
             }
         }
-        let bufs = self.avail_idx.wrapping_sub(self.last_used).wrapping_mul(3) / 4;
+        // 3/4 of what is outstanding, computed wide: up to 32768 buffers
+        // can be in flight, and 3 * 32768 does not fit in 16 bits.
+        let bufs = (u32::from(self.avail_idx.wrapping_sub(self.last_used)) * 3 / 4) as u16;
         if self.opts.event_idx {
             self.mem
                 .store16(self.lay.used_event(), self.last_used.wrapping_add(bufs));
@@ -645,7 +668,12 @@ impl<M: RingMem> SplitDevice<M> {
 }
 
 /// Walk the descriptor chain at `head` of a table of `num` entries at
-/// `table` in `mem`, following one indirect table through `dm`.
+/// `table` in `mem`, following an indirect table through `dm`.
+///
+/// Zero or more direct descriptors may precede a single indirect one,
+/// which ends the chain (virtio 1.2, 2.7.5.3.2: the device must handle
+/// that layout). The whole chain, indirect entries included, may not be
+/// longer than the queue (2.7.5.3.1).
 pub(crate) fn walk_chain<M: RingMem, D: DeviceMemory>(
     mem: &M,
     table: usize,
@@ -656,10 +684,9 @@ pub(crate) fn walk_chain<M: RingMem, D: DeviceMemory>(
 ) -> Result<usize> {
     let mut i = head;
     let mut count = 0usize;
-    let mut seen = 0u32;
     loop {
-        seen += 1;
-        if seen > u32::from(num) {
+        if count >= usize::from(num) {
+            // More descriptors than the table holds: it loops.
             return Err(Error::Fault(Fault::ChainLoop));
         }
         let off = table + i as usize * DESC_SIZE;
@@ -668,13 +695,12 @@ pub(crate) fn walk_chain<M: RingMem, D: DeviceMemory>(
         let flags = mem.load16(off + 12);
         let next = mem.load16(off + 14);
         if flags & VRING_DESC_F_INDIRECT != 0 {
-            // An indirect descriptor must be the only one of its chain
-            // (virtio 1.2, 2.7.5.3.1) and hold whole descriptors.
-            if count != 0
-                || flags & VRING_DESC_F_NEXT != 0
+            // Not chained further (2.7.5.3.1), whole descriptors, and the
+            // chain it completes no longer than the queue.
+            if flags & VRING_DESC_F_NEXT != 0
                 || len == 0
                 || len as usize % DESC_SIZE != 0
-                || len as usize / DESC_SIZE > MAX_QUEUE_SIZE as usize
+                || count + len as usize / DESC_SIZE > usize::from(num)
             {
                 return Err(Error::Fault(Fault::BadIndirect));
             }
@@ -682,7 +708,7 @@ pub(crate) fn walk_chain<M: RingMem, D: DeviceMemory>(
             let Some(tbl) = dm.map(addr, len as usize) else {
                 return Err(Error::Fault(Fault::BadIndirect));
             };
-            return walk_indirect(&tbl, n, descs);
+            return walk_indirect(&tbl, n, descs, count);
         }
         *descs.get_mut(count).ok_or(Error::ChainTooLong)? = Desc {
             addr,
@@ -700,13 +726,13 @@ pub(crate) fn walk_chain<M: RingMem, D: DeviceMemory>(
     }
 }
 
-fn walk_indirect<M: RingMem>(tbl: &M, n: u16, descs: &mut [Desc]) -> Result<usize> {
+/// Walk a split indirect table of `n` `struct virtq_desc` entries from
+/// entry 0 along `next`, appending to `descs` after the `start` direct
+/// descriptors that preceded it.
+fn walk_indirect<M: RingMem>(tbl: &M, n: u16, descs: &mut [Desc], start: usize) -> Result<usize> {
     let mut i = 0u16;
-    let mut count = 0usize;
-    loop {
-        if count >= n as usize {
-            return Err(Error::Fault(Fault::ChainLoop));
-        }
+    let mut count = start;
+    for _ in 0..n {
         let off = i as usize * DESC_SIZE;
         let flags = tbl.load16(off + 12);
         if flags & VRING_DESC_F_INDIRECT != 0 {
@@ -727,4 +753,6 @@ fn walk_indirect<M: RingMem>(tbl: &M, n: u16, descs: &mut [Desc]) -> Result<usiz
         }
         i = next;
     }
+    // Visited more entries than the table has: it loops.
+    Err(Error::Fault(Fault::ChainLoop))
 }

@@ -209,6 +209,42 @@ impl BrokenFlag {
     }
 }
 
+/// What the driver does with a used length larger than the buffer's
+/// device-writable size.
+///
+/// By default the length is clamped to what the buffer can hold and
+/// counted: real devices report lengths for out-only buffers, and Linux
+/// reverted making this fatal ("breaking too many guests", commit
+/// f124034faa91). A driver that must not trust the length at all can ask
+/// for the strict behaviour, which reports [`Fault::UsedLenTooLarge`] and
+/// breaks the queue.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct UsedLen {
+    pub(crate) strict: bool,
+    pub(crate) clamped: u32,
+}
+
+impl UsedLen {
+    /// The length to hand to the caller for buffer `id` that holds `max`
+    /// writable bytes, of which the device claims to have written `len`.
+    #[inline]
+    pub(crate) fn check(
+        &mut self,
+        id: u32,
+        len: u32,
+        max: u32,
+    ) -> core::result::Result<u32, Fault> {
+        if len <= max {
+            return Ok(len);
+        }
+        if self.strict {
+            return Err(Fault::UsedLenTooLarge { id, len, max });
+        }
+        self.clamped = self.clamped.saturating_add(1);
+        Ok(max)
+    }
+}
+
 /// Sum of segment lengths, saturating at `u32::MAX`.
 pub(crate) fn total_len(bufs: &[Buf]) -> u32 {
     bufs.iter().fold(0u32, |acc, b| acc.saturating_add(b.len))
