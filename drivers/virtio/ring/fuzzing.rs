@@ -1,25 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Fuzz target: the driver side of a ring against a hostile device that
-//! writes arbitrary values anywhere in ring memory between driver calls.
+//! Fuzz targets: each side of a ring against a hostile other side that
+//! writes arbitrary values anywhere in ring memory between calls.
 //!
-//! Checked on every input: no panic, no out-of-bounds access (the
+//! [`hostile_device`] (the driver side) checks on every input: no panic, no out-of-bounds access (the
 //! accessors assert in debug builds), a token comes back only while in
 //! flight and never twice, a written length never exceeds the buffer's
 //! writable size, a fault is reported once and then the queue stays
 //! broken, and on teardown `detach_unused` returns exactly the buffers
 //! still in flight.
 //!
-//! Run by `cargo fuzz run hostile_device` (fuzz/) and, on random inputs,
-//! by the host tests.
+//! [`hostile_driver`] (the device side: what an ivshmem peer runs against
+//! an untrusted driver) checks: no panic, no access outside the ring and
+//! the mapped indirect tables, a chain never longer than the queue nor
+//! than the caller's scratch space, a fault reported once and then the
+//! queue stays broken.
+//!
+//! Run by `cargo fuzz run hostile_device` / `hostile_driver` (fuzz/) and,
+//! on random inputs, by the host tests.
 
 extern crate std;
 
 use crate::mem::RawMem;
-use crate::packed::{PackedDriver, PackedLayout};
-use crate::queue::{AnyDriver, DriverQueue};
-use crate::split::{Indirect, Options, SplitDriver, SplitLayout};
-use crate::{Buf, Error, RingMem, Slot};
+use crate::packed::{PackedDevice, PackedDriver, PackedLayout};
+use crate::queue::{AnyDevice, AnyDriver, DeviceQueue, DriverQueue, Popped};
+use crate::split::{Indirect, Options, SplitDevice, SplitDriver, SplitLayout};
+use crate::{Buf, Desc, DeviceMemory, Error, RingMem, Slot};
 use std::vec;
 use std::vec::Vec;
 
@@ -48,6 +54,7 @@ impl Bytes<'_> {
 pub fn hostile_device(data: &[u8]) {
     let mut d = Bytes(data);
     let Some(cfg) = d.u8() else { return };
+    let Some(cfg2) = d.u8() else { return };
     let packed = cfg & 1 != 0;
     let opts = Options {
         event_idx: cfg & 2 != 0,
@@ -92,6 +99,7 @@ pub fn hostile_device(data: &[u8]) {
             Err(_) => return,
         }
     };
+    drv.set_strict_used_len(cfg2 & 1 != 0);
     // token -> writable size, while in flight
     let mut in_flight: Vec<Option<u32>> = Vec::new();
     let mut faulted = false;
@@ -176,4 +184,112 @@ pub fn hostile_device(data: &[u8]) {
         "detach missed a buffer"
     );
     assert_eq!(drv.num_free(), num);
+}
+
+/// The region a hostile driver's indirect tables may point into.
+struct Arena(RawMem);
+
+impl DeviceMemory for Arena {
+    type Mem = RawMem;
+    fn map(&self, addr: u64, len: usize) -> Option<RawMem> {
+        let off = addr.checked_sub(self.0.dma_addr())?;
+        self.0.slice(usize::try_from(off).ok()?, len)
+    }
+}
+
+/// Run one fuzz input against the device side.
+pub fn hostile_driver(data: &[u8]) {
+    const ARENA: usize = 4096;
+    let mut d = Bytes(data);
+    let Some(cfg) = d.u8() else { return };
+    let packed = cfg & 1 != 0;
+    let opts = Options {
+        event_idx: cfg & 2 != 0,
+    };
+    let num: u16 = if packed {
+        1 + (cfg >> 2) as u16 % 32
+    } else {
+        1 << ((cfg >> 2) % 6)
+    };
+    let size = if packed {
+        PackedLayout::new(num).map(|l| l.size)
+    } else {
+        SplitLayout::new(num, 4).map(|l| l.size)
+    };
+    let Ok(size) = size else { return };
+    let ring_bytes = (size + 7) & !7;
+    let mut backing = vec![0u64; (ring_bytes + ARENA) / 8];
+    // SAFETY: `backing` is 8-byte aligned, outlives every use of `whole`,
+    // and is only accessed through RawMem.
+    let whole = unsafe { RawMem::new(backing.as_mut_ptr().cast(), backing.len() * 8, 0x1000) };
+    let (Some(ring), Some(arena)) = (whole.slice(0, size), whole.slice(ring_bytes, ARENA)) else {
+        return;
+    };
+    let arena = Arena(arena);
+    let mut dev: AnyDevice<RawMem> = if packed {
+        match PackedDevice::new(ring, num, opts) {
+            Ok(q) => AnyDevice::Packed(q),
+            Err(_) => return,
+        }
+    } else {
+        match SplitDevice::new(ring, num, 4, opts) {
+            Ok(q) => AnyDevice::Split(q),
+            Err(_) => return,
+        }
+    };
+    let mut taken: Vec<Popped> = Vec::new();
+    let mut faulted = false;
+    let scratch = 1 + (cfg >> 7) as usize * 40;
+    let mut descs = vec![Desc::default(); scratch];
+    while let Some(op) = d.u8() {
+        match op % 6 {
+            0 | 1 => {
+                // The driver writes a value anywhere in the ring or arena.
+                let raw = d.u16().unwrap_or(0) as usize;
+                let v = d.u32().unwrap_or(0);
+                let width = 2usize << (op >> 6).min(2);
+                let (mem, len) = if op & 8 != 0 {
+                    (arena.0, ARENA)
+                } else {
+                    (ring, size)
+                };
+                let off = (raw % (len - width + 1)) & !(width - 1);
+                match width {
+                    2 => mem.store16(off, v as u16),
+                    4 => mem.store32(off, v),
+                    _ => mem.store64(off, u64::from(v) | u64::from(v) << 32),
+                }
+            }
+            2 => match dev.pop_desc(&arena, &mut descs) {
+                Ok(Some(p)) => {
+                    assert!(p.count >= 1 && p.count <= descs.len());
+                    assert!(p.count <= usize::from(num), "chain longer than the queue");
+                    assert!(p.ndescs >= 1 && p.ndescs <= num);
+                    taken.push(p);
+                }
+                Ok(None) | Err(Error::ChainTooLong) => {}
+                Err(Error::Fault(_)) => {
+                    assert!(!faulted, "fault reported twice");
+                    faulted = true;
+                }
+                Err(Error::Broken) => assert!(faulted, "broken without a fault"),
+                Err(e) => panic!("pop: unexpected {e:?}"),
+            },
+            3 => {
+                if let Some(p) = taken.pop() {
+                    dev.push(&p, d.u32().unwrap_or(0));
+                }
+            }
+            4 => {
+                let _ = dev.should_notify();
+            }
+            _ => {
+                if op & 64 != 0 {
+                    dev.disable_notify();
+                } else {
+                    let _ = dev.enable_notify();
+                }
+            }
+        }
+    }
 }

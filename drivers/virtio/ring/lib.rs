@@ -28,6 +28,14 @@ pub mod fuzzing;
 #[path = "proptests.rs"]
 mod proptests;
 
+#[cfg(all(test, not(loom)))]
+#[path = "golden_tests.rs"]
+mod golden_tests;
+
+#[cfg(all(test, not(loom), not(miri)))]
+#[path = "vmm_tests.rs"]
+mod vmm_tests;
+
 #[cfg(all(test, loom))]
 #[path = "loom_tests.rs"]
 mod loom_tests;

@@ -139,7 +139,8 @@ fn need_event<M: RingMem>(mem: &M, ev: usize, num: u16, new: u16, wrap: bool, ad
 /// Write a packed indirect table for `out` + `inb` at `slot` of the pool;
 /// returns its device address and byte length.
 ///
-/// The entries are `struct pvirtq_desc` (virtio 1.2, 2.8.19): `addr` at 0,
+/// The entries are `struct pvirtq_desc` (virtio 1.2, 2.8.7; driver rules in
+/// 2.8.19): `addr` at 0,
 /// `len` at 8, `id` at 12 (unused: written 0), `flags` at 14, of which only
 /// `VIRTQ_DESC_F_WRITE` is meaningful. There is no `next`: the table is
 /// read in order and holds `len / 16` entries.
@@ -522,6 +523,8 @@ pub struct PackedDevice<M: RingMem> {
     used_wrap: bool,
     /// Descriptors used since the last notification decision.
     num_used: u32,
+    /// What we last wrote to the device event suppression flags.
+    event_flags: u16,
     broken: BrokenFlag,
 }
 
@@ -541,6 +544,7 @@ impl<M: RingMem> PackedDevice<M> {
             used_pos: 0,
             used_wrap: true,
             num_used: 0,
+            event_flags: VRING_PACKED_EVENT_FLAG_ENABLE,
             broken: BrokenFlag::default(),
         })
     }
@@ -650,7 +654,11 @@ impl<M: RingMem> PackedDevice<M> {
         self.mem.store32(d + 8, len);
         self.mem.store16(d + 12, id);
         self.mem.wmb();
-        self.mem.store16(d + 14, used_flags(self.used_wrap));
+        // WRITE in a used descriptor says the device wrote data; `len` is
+        // reserved without it (virtio 1.2, 2.8.3, 2.8.4).
+        let written = if len > 0 { VRING_DESC_F_WRITE } else { 0 };
+        self.mem
+            .store16(d + 14, used_flags(self.used_wrap) | written);
         (self.used_pos, self.used_wrap) =
             advance(self.lay.num, self.used_pos, self.used_wrap, ndescs);
         self.num_used = self.num_used.saturating_add(u32::from(ndescs));
@@ -671,10 +679,24 @@ impl<M: RingMem> PackedDevice<M> {
         )
     }
 
-    /// Ask the driver not to notify.
+    fn set_event_flags(&mut self, f: u16) {
+        if self.event_flags != f {
+            self.event_flags = f;
+            self.mem.store16(self.lay.device + 2, f);
+        }
+    }
+
+    /// Ask the driver not to notify (best effort). Once an event position
+    /// is published (event index, after [`enable_notify`]) the device area
+    /// is left alone, as vhost does: that position is behind the driver
+    /// once it passed it, so at most one more notification comes, and the
+    /// driver does not have to re-read a line the device just wrote.
+    ///
+    /// [`enable_notify`]: Self::enable_notify
     pub fn disable_notify(&mut self) {
-        self.mem
-            .store16(self.lay.device + 2, VRING_PACKED_EVENT_FLAG_DISABLE);
+        if self.event_flags != VRING_PACKED_EVENT_FLAG_DESC {
+            self.set_event_flags(VRING_PACKED_EVENT_FLAG_DISABLE);
+        }
     }
 
     /// Ask for a notification at the next buffer; `true` if buffers are
@@ -684,11 +706,9 @@ impl<M: RingMem> PackedDevice<M> {
             self.mem
                 .store16(self.lay.device, off_wrap(self.next_avail, self.avail_wrap));
             self.mem.wmb();
-            self.mem
-                .store16(self.lay.device + 2, VRING_PACKED_EVENT_FLAG_DESC);
+            self.set_event_flags(VRING_PACKED_EVENT_FLAG_DESC);
         } else {
-            self.mem
-                .store16(self.lay.device + 2, VRING_PACKED_EVENT_FLAG_ENABLE);
+            self.set_event_flags(VRING_PACKED_EVENT_FLAG_ENABLE);
         }
         self.mem.mb();
         self.avail_at(self.next_avail, self.avail_wrap)

@@ -397,4 +397,10 @@ proptest! {
     fn hostile_device_never_breaks_the_driver(data in prop::collection::vec(any::<u8>(), 0..if cfg!(miri) { 64 } else { 2048 })) {
         crate::fuzzing::hostile_device(&data);
     }
+
+    /// The hostile-driver fuzz target (device side) on random inputs.
+    #[test]
+    fn hostile_driver_never_breaks_the_device(data in prop::collection::vec(any::<u8>(), 0..if cfg!(miri) { 64 } else { 2048 })) {
+        crate::fuzzing::hostile_driver(&data);
+    }
 }
