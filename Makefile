@@ -8,6 +8,7 @@
 #   make run   [ARCH=...]   boot the stock kernel with our modules loaded
 #   make shell [ARCH=...]   a shell in that VM
 #   make CLIPPY=1           build with clippy lints
+#   make mutants            mutation testing of the vring core (cargo-mutants)
 #
 # Everything fetched/built outside the checkout lives in $(VRS_CACHE)
 # (default ~/.cache/virtio-rs); module objects go to build/<arch>/.
@@ -16,7 +17,7 @@ ARCHES := $(if $(ARCH),$(ARCH),x86_64 arm64)
 VM := tools/testing/vm
 export CLIPPY
 
-.PHONY: all modules selftests setup check check-host check-vm run shell clean help
+.PHONY: all modules selftests setup check check-host check-vm run shell clean help mutants
 
 all: modules
 
@@ -32,6 +33,9 @@ check:
 check-host:
 	@$(VM)/check.sh --host-only
 
+mutants:
+	@tools/testing/mutants/mutants.sh
+
 run:
 	@$(VM)/run.sh $(or $(ARCH),x86_64)
 
@@ -42,4 +46,4 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '3,14p' Makefile
+	@sed -n '3,15p' Makefile

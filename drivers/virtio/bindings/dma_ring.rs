@@ -90,11 +90,17 @@ impl RingMem for DmaRing<'_> {
 /// Give a device this module just created (and nobody else uses yet) a
 /// coherent DMA mask, so it can own DMA-coherent allocations. Devices of a
 /// bus with a Rust abstraction use `dma::Device` in `probe()` instead.
-pub fn set_coherent_mask_new_device(dev: &Device<Bound>, mask: DmaMask) -> Result {
+///
+/// # Safety
+///
+/// No DMA allocation or mapping may exist for `dev`, and nothing may make
+/// one concurrently (as for `dma::Device::dma_set_coherent_mask`): the
+/// caller created the device and has not yet handed it to anyone.
+pub unsafe fn set_coherent_mask_new_device(dev: &Device<Bound>, mask: DmaMask) -> Result {
     // SAFETY: `Device` is `#[repr(transparent)]` over `struct device`, so
-    // the pointer is the valid C device; the caller created the device and
-    // has made no DMA allocation or mapping for it yet, so nothing runs
-    // concurrently with the mask update.
+    // the pointer is the valid C device; per the function's contract no
+    // DMA memory exists for it and nothing runs concurrently with the mask
+    // update.
     let r = unsafe {
         kernel::bindings::dma_set_coherent_mask(
             core::ptr::from_ref(dev).cast_mut().cast(),

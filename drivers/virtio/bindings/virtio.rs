@@ -84,18 +84,24 @@ pub(crate) trait Transport: Sync {
     fn status(&self) -> u8;
     /// Set device status bits (never 0; see [`Transport::reset`]).
     fn set_status(&self, status: u8);
-    /// Reset the device and wait until the reset completed.
+    /// Reset the device and wait until the reset completed. The caller
+    /// synchronises with running interrupt handlers afterwards.
     fn reset(&self);
     /// The features the device offers.
     fn device_features(&self) -> u64;
     /// Write the features the driver accepted (transport bits already
     /// filtered by the vring).
     fn finalize_features(&self, features: u64) -> Result;
-    /// Called once before the queues of a `find_vqs` are set up, with the
-    /// device to deliver interrupts to (e.g. to request the interrupt).
-    fn queues_begin(&self, dev: DeviceRef) -> Result;
-    /// Called after all queues were deleted (`del_vqs`) or their setup
-    /// failed: release what [`Transport::queues_begin`] acquired.
+    /// Called once all queues of a `find_vqs` are set up, with the device
+    /// to deliver interrupts to: request the interrupt here. The queue list
+    /// does not change until [`Transport::queues_end`], so the handler may
+    /// walk it without a lock ([`DeviceRef::vring_interrupt_all`]). On an
+    /// error the queues are deleted again.
+    fn queues_ready(&self, dev: DeviceRef) -> Result;
+    /// Called before the first queue is deleted (`del_vqs`, or a failed
+    /// `find_vqs`): free the interrupt, and with it wait for a running
+    /// handler, so that no handler can see a queue being freed. Must be
+    /// harmless when [`Transport::queues_ready`] was not called or failed.
     fn queues_end(&self);
     /// Select queue `index` and return its maximum size; an error if it
     /// does not exist or is already in use.
@@ -139,13 +145,18 @@ struct Container<T> {
 }
 
 impl<T: Transport> Container<T> {
+    /// The container of `*vdev`. The reference borrows `vdev`, the
+    /// callback's own argument, so it cannot outlive the callback.
+    ///
     /// # Safety
     ///
-    /// `vdev` must be the `vdev` of a live `Container<T>` whose transport
-    /// has not been dropped (true in every `virtio_config_ops` callback:
-    /// callbacks end before `unregister_virtio_device()` returns).
-    unsafe fn from_vdev<'a>(vdev: *mut sys::virtio_device) -> &'a Self {
-        // SAFETY: per the function's contract, `vdev` points into a
+    /// `*vdev` must be the `vdev` of a live `Container<T>` whose transport
+    /// is not dropped while the reference is used (true in every
+    /// `virtio_config_ops` callback: callbacks end before
+    /// `unregister_virtio_device()` returns, and the transport is dropped
+    /// only after that).
+    unsafe fn from_vdev<'a>(vdev: &'a *mut sys::virtio_device) -> &'a Self {
+        // SAFETY: per the function's contract, `*vdev` points into a live
         // `Container<T>` at the offset of its `vdev` field.
         unsafe {
             &*vdev
@@ -216,7 +227,17 @@ impl<T: Transport> Registration<T> {
 
     /// Register a virtio device with identity `id`, child of `parent`, with
     /// the transport `transport` (initialised in place, pinned).
-    pub(crate) fn new(
+    ///
+    /// # Safety
+    ///
+    /// The returned registration must be dropped before `parent` is
+    /// unbound from its driver: never `mem::forget` it or leak it in a
+    /// cycle. Only its drop unregisters the device and drops the
+    /// transport, and the transport may hold what is valid only while
+    /// `parent` is bound (a mapped register window, a requested interrupt
+    /// whose handler uses it). Keeping it in the driver's per-device data,
+    /// which the driver core drops at unbind, fulfils this.
+    pub(crate) unsafe fn new(
         parent: &device::Device<device::Bound>,
         id: DeviceId,
         transport: impl PinInit<T, Error>,
@@ -253,13 +274,18 @@ impl<T: Transport> Registration<T> {
         vdev.id.vendor = id.vendor;
         // SAFETY: `vdev` is a zeroed, otherwise initialised virtio device.
         let r = unsafe { sys::register_virtio_device(vdev) };
-        let reg = Registration {
+        let mut reg = Registration {
             ptr,
-            unregistered: r != 0,
+            unregistered: false,
         };
         if r != 0 {
-            // `register_virtio_device()` initialised the device; our
-            // reference is put and the transport dropped by `Drop`.
+            // `register_virtio_device()` initialised the device but did not
+            // add it: nobody else uses it. Drop the transport now (it may
+            // hold resources, such as the claimed register window, that a
+            // later probe needs); `Drop` puts our reference, which frees
+            // the memory.
+            reg.unregistered = true;
+            reg.drop_transport();
             return Err(Error::from_errno(r));
         }
         Ok(reg)
@@ -325,10 +351,12 @@ impl<T: Transport> Registration<T> {
     /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn get(vdev: *mut sys::virtio_device, off: u32, buf: *mut c_void, len: u32) {
-        // SAFETY: see above; `buf` is valid for `len` bytes.
+        // SAFETY: see above; `buf` is valid for writes of `len` bytes but
+        // may be uninitialised: zero it before making a `&mut [u8]` of it.
         let (c, buf) = unsafe {
+            core::ptr::write_bytes(buf.cast::<u8>(), 0, len as usize);
             (
-                Container::<T>::from_vdev(vdev),
+                Container::<T>::from_vdev(&vdev),
                 core::slice::from_raw_parts_mut(buf.cast::<u8>(), len as usize),
             )
         };
@@ -348,7 +376,7 @@ impl<T: Transport> Registration<T> {
         // SAFETY: see above; `buf` is valid for `len` bytes.
         let (c, buf) = unsafe {
             (
-                Container::<T>::from_vdev(vdev),
+                Container::<T>::from_vdev(&vdev),
                 core::slice::from_raw_parts(buf.cast::<u8>(), len as usize),
             )
         };
@@ -361,7 +389,7 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn generation(vdev: *mut sys::virtio_device) -> u32 {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }
+        unsafe { Container::<T>::from_vdev(&vdev) }
             .transport()
             .generation()
     }
@@ -372,7 +400,7 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn get_status(vdev: *mut sys::virtio_device) -> u8 {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }
+        unsafe { Container::<T>::from_vdev(&vdev) }
             .transport()
             .status()
     }
@@ -383,7 +411,7 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn set_status(vdev: *mut sys::virtio_device, status: u8) {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }
+        unsafe { Container::<T>::from_vdev(&vdev) }
             .transport()
             .set_status(status)
     }
@@ -394,9 +422,12 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn reset(vdev: *mut sys::virtio_device) {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }
-            .transport()
-            .reset()
+        let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
+        t.reset();
+        // The device raises no interrupt after its reset; a handler that
+        // was already running finishes before we return, so the driver
+        // may free what its callbacks use (as vp_reset() does).
+        t.synchronize_cbs();
     }
 
     /// # Safety
@@ -405,7 +436,7 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn get_features(vdev: *mut sys::virtio_device) -> u64 {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }
+        unsafe { Container::<T>::from_vdev(&vdev) }
             .transport()
             .device_features()
     }
@@ -420,7 +451,7 @@ impl<T: Transport> Registration<T> {
         let (c, features) = unsafe {
             let offered = sys::vrs_virtio_test_bit(vdev, sys::VIRTIO_F_RING_RESET);
             sys::vring_transport_features(vdev);
-            let c = Container::<T>::from_vdev(vdev);
+            let c = Container::<T>::from_vdev(&vdev);
             let features = (*vdev).__bindgen_anon_1.features.as_mut();
             // The core kept the device's transport bits for us; the vring
             // cleared RING_RESET, which only the transport can provide.
@@ -441,7 +472,7 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn bus_name(vdev: *mut sys::virtio_device) -> *const kernel::ffi::c_char {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }
+        unsafe { Container::<T>::from_vdev(&vdev) }
             .transport()
             .bus_name()
             .as_char_ptr()
@@ -453,7 +484,7 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn synchronize_cbs(vdev: *mut sys::virtio_device) {
         // SAFETY: see above.
-        unsafe { Container::<T>::from_vdev(vdev) }
+        unsafe { Container::<T>::from_vdev(&vdev) }
             .transport()
             .synchronize_cbs()
     }
@@ -468,7 +499,7 @@ impl<T: Transport> Registration<T> {
         id: u8,
     ) -> bool {
         // SAFETY: see above.
-        match unsafe { Container::<T>::from_vdev(vdev) }
+        match unsafe { Container::<T>::from_vdev(&vdev) }
             .transport()
             .shm_region(id)
         {
@@ -491,7 +522,9 @@ impl<T: Transport> Registration<T> {
     unsafe extern "C" fn notify(vq: *mut sys::virtqueue) -> bool {
         // SAFETY: the vring calls this with one of our queues, whose `vdev`
         // is registered (queues are deleted before unregistering ends).
-        let (c, index) = unsafe { (Container::<T>::from_vdev((*vq).vdev), (*vq).index) };
+        let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index) };
+        // SAFETY: as above.
+        let c = unsafe { Container::<T>::from_vdev(&vdev) };
         c.transport().notify(index as u16, index);
         true
     }
@@ -502,13 +535,10 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn notify_with_data(vq: *mut sys::virtqueue) -> bool {
         // SAFETY: as in `notify`.
-        let (c, index, data) = unsafe {
-            (
-                Container::<T>::from_vdev((*vq).vdev),
-                (*vq).index,
-                sys::vring_notification_data(vq),
-            )
-        };
+        let (vdev, index, data) =
+            unsafe { ((*vq).vdev, (*vq).index, sys::vring_notification_data(vq)) };
+        // SAFETY: as above.
+        let c = unsafe { Container::<T>::from_vdev(&vdev) };
         c.transport().notify(index as u16, data);
         true
     }
@@ -525,15 +555,7 @@ impl<T: Transport> Registration<T> {
         _desc: *mut bindings::irq_affinity,
     ) -> i32 {
         // SAFETY: see above; the device is registered.
-        let (t, dev) = unsafe {
-            (
-                Container::<T>::from_vdev(vdev).transport(),
-                DeviceRef::new(vdev),
-            )
-        };
-        if let Err(e) = t.queues_begin(dev) {
-            return e.to_errno();
-        }
+        let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
         let mut queue = 0u16;
         for i in 0..nvqs as usize {
             // SAFETY: the core passes `nvqs` infos and `nvqs` result slots.
@@ -546,12 +568,22 @@ impl<T: Transport> Registration<T> {
             match unsafe { Self::setup_vq(vdev, t, queue, info) } {
                 Ok(vq) => *slot = vq,
                 Err(e) => {
+                    // No interrupt is requested yet: nothing can see the
+                    // queues set up so far while they are deleted.
                     // SAFETY: see above.
                     unsafe { Self::del_vqs(vdev) };
                     return e.to_errno();
                 }
             }
             queue += 1;
+        }
+        // Only now, with the queue list final, may the interrupt handler
+        // walk it (it takes no lock: see `DeviceRef::vring_interrupt_all`).
+        // SAFETY: the device is registered.
+        if let Err(e) = t.queues_ready(unsafe { DeviceRef::new(vdev) }) {
+            // SAFETY: see above.
+            unsafe { Self::del_vqs(vdev) };
+            return e.to_errno();
         }
         0
     }
@@ -619,7 +651,11 @@ impl<T: Transport> Registration<T> {
     /// or `release`, with the arguments the kernel passes (see above).
     unsafe extern "C" fn del_vqs(vdev: *mut sys::virtio_device) {
         // SAFETY: see above.
-        let t = unsafe { Container::<T>::from_vdev(vdev) }.transport();
+        let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
+        // Free the interrupt first: once it returns, no handler runs or
+        // will run that could walk the list while queues leave it and are
+        // freed (virtio_mmio.c takes a lock in both places instead).
+        t.queues_end();
         loop {
             // SAFETY: `vdev` is registered; its queue list is only changed
             // by find_vqs/del_vqs, which the core serialises.
@@ -634,7 +670,6 @@ impl<T: Transport> Registration<T> {
                 sys::vring_del_virtqueue(vq);
             }
         }
-        t.queues_end();
     }
 
     /// # Safety
@@ -645,7 +680,7 @@ impl<T: Transport> Registration<T> {
         // SAFETY: the core calls this with one of our live queues.
         let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index as u16) };
         // SAFETY: see above.
-        let t = unsafe { Container::<T>::from_vdev(vdev) }.transport();
+        let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
         // SAFETY: `vdev` is registered.
         if !unsafe { sys::vrs_virtio_test_bit(vdev, sys::VIRTIO_F_RING_RESET) } {
             return ENOENT.to_errno();
@@ -672,7 +707,7 @@ impl<T: Transport> Registration<T> {
             return EBUSY.to_errno();
         }
         // SAFETY: see above.
-        let t = unsafe { Container::<T>::from_vdev(vdev) }.transport();
+        let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
         if t.queue_busy(index) {
             return EBUSY.to_errno();
         }
@@ -706,12 +741,20 @@ impl<T: Transport> Drop for Registration<T> {
 }
 
 /// A counted reference to a registered virtio device, for the transport's
-/// interrupt handler.
+/// interrupt handler, handed out by `find_vqs` through
+/// [`Transport::queues_ready`].
 ///
 /// # Invariants
 ///
 /// `vdev` is an initialised `struct virtio_device` of which we hold a
-/// reference (so its memory, virtqueue list and locks stay valid).
+/// reference, so the `struct virtio_device` itself (its memory, its
+/// config lock, the head of its queue list) stays valid. The reference
+/// does **not** keep the queues alive: the queues on the list are valid
+/// only while the transport keeps the interrupt requested, i.e. between
+/// [`Transport::queues_ready`] and [`Transport::queues_end`], during which
+/// `find_vqs`/`del_vqs` do not change the list. Holding a `DeviceRef` past
+/// `queues_end` is safe as long as [`DeviceRef::vring_interrupt_all`] is
+/// not called.
 pub(crate) struct DeviceRef {
     vdev: NonNull<sys::virtio_device>,
 }
@@ -736,11 +779,37 @@ impl DeviceRef {
     }
 
     /// Run `vring_interrupt()` for every queue not in reset; whether any
-    /// queue had work. For a hard interrupt handler.
-    pub(crate) fn vring_interrupt_all(&self, irq: u32) -> bool {
-        // SAFETY: valid device (invariant); the shim walks its queue list.
+    /// queue had work. For the hard interrupt handler requested in
+    /// [`Transport::queues_ready`] and freed in [`Transport::queues_end`]:
+    /// only there is the queue list stable (see the type's invariants).
+    ///
+    /// # Safety
+    ///
+    /// Only from an interrupt handler that is requested in
+    /// [`Transport::queues_ready`] and freed (waiting for a running
+    /// handler) in [`Transport::queues_end`].
+    pub(crate) unsafe fn vring_interrupt_all(&self, irq: u32) -> bool {
+        // SAFETY: valid device (invariant); per the function's contract
+        // the queue list is stable while `find_vqs`/`del_vqs` leave it
+        // alone, so the shim's unlocked walk sees only live queues. Queues
+        // in reset are skipped (`disable_vq_and_reset` synchronises with
+        // the handler).
         let r = unsafe { sys::vrs_virtio_vring_interrupt_all(self.vdev.as_ptr(), irq as i32) };
         r.0 == bindings::irqreturn::IRQ_HANDLED.0
+    }
+
+    /// The device's name (`virtio<N>`), as the C transports name its
+    /// interrupt.
+    ///
+    /// # Safety
+    ///
+    /// The returned name must not be used after this `DeviceRef` is
+    /// dropped (the name lives as long as the device, which we hold).
+    pub(crate) unsafe fn name_static(&self) -> &'static CStr {
+        // SAFETY: valid device (invariant); its name was set by
+        // `register_virtio_device()` and never changes; the caller keeps
+        // the reference no longer than it keeps `self`.
+        unsafe { CStr::from_char_ptr(bindings::dev_name(&raw const (*self.vdev.as_ptr()).dev)) }
     }
 
     /// Tell the driver its configuration changed (`virtio_config_changed`).

@@ -11,8 +11,14 @@
 //! version 1 devices; per-queue reset (`VIRTIO_F_RING_RESET`) through
 //! `QueueReset`, which the C driver does not offer.
 //!
-//! Everything here is safe Rust over the kernel's `platform`, `io`, `irq`
-//! and `dma` abstractions and `drivers/virtio/bindings`.
+//! The driver is Rust over the kernel's `platform`, `io`, `irq` and `dma`
+//! abstractions and `drivers/virtio/bindings`. It has five `unsafe`
+//! blocks, each a call whose contract is a rule about lifetime or context
+//! that the type system cannot express, with the reason it holds: the DMA
+//! mask set before any DMA mapping exists, the interrupt request (the
+//! registration must not be leaked), its name, the virtio registration
+//! (must be dropped before unbind), and the queue walk that only the
+//! interrupt handler may do.
 
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
@@ -30,11 +36,14 @@ use kernel::{
 
 mod cmdline;
 mod pm;
+#[path = "../bindings/region.rs"]
+mod region;
 mod regs;
 mod stats;
 #[path = "../bindings/virtio.rs"]
 mod virtio;
 
+use region::MemRegion;
 use stats::{Root, Stats, StatsFile};
 use virtio::{DeviceRef, RingAddrs, ShmRegion, Transport};
 
@@ -45,6 +54,10 @@ type Regs<'a> = IoMem<'a, { regs::REGS_SIZE }>;
 /// What the interrupt handler and the config ops share.
 struct Core<'a> {
     regs: Regs<'a>,
+    /// The window claimed in the iomem tree (as
+    /// `devm_platform_ioremap_resource()` in virtio_mmio.c), so no other
+    /// driver takes the device; released after the mapping is gone.
+    _region: MemRegion<'a>,
     version: u32,
     irq: u32,
     stats: Arc<Stats>,
@@ -75,7 +88,9 @@ impl irq::Handler for IrqHandler<'_> {
             self.dev.config_changed();
         }
         if status & regs::INT_VRING != 0 {
-            self.dev.vring_interrupt_all(c.irq);
+            // SAFETY: this handler is requested in `queues_ready` and freed
+            // in `queues_end`.
+            unsafe { self.dev.vring_interrupt_all(c.irq) };
         }
         IrqReturn::Handled
     }
@@ -90,6 +105,15 @@ struct MmioTransport<'a> {
     /// driver does: `find_vqs` to `del_vqs`).
     #[pin]
     irq: Mutex<Option<Pin<KBox<irq::Registration<'a, IrqHandler<'a>>>>>>,
+    /// Held across each select-then-access sequence of QueueSel, SHMSel,
+    /// DeviceFeaturesSel and DriverFeaturesSel. The virtio core runs config
+    /// ops from probe, remove, PM and driver paths (a queue reset from
+    /// ethtool, a shared-memory lookup) without one lock of its own over
+    /// all of them, so the transport serialises its selectors itself.
+    /// Process context only; the interrupt handler and `notify` use no
+    /// selector.
+    #[pin]
+    sel: Mutex<()>,
 }
 
 /// The 64 feature bits the device offers, high word first (spec 4.2.2:
@@ -169,8 +193,12 @@ impl MmioTransport<'_> {
         Ok(())
     }
 
-    fn select(&self, index: u16) {
+    /// Select queue `index`; the returned guard keeps the selection until
+    /// dropped.
+    fn select(&self, index: u16) -> kernel::sync::MutexGuard<'_, ()> {
+        let g = self.sel.lock();
         self.regs().write32(u32::from(index), regs::QUEUE_SEL);
+        g
     }
 }
 
@@ -220,6 +248,7 @@ impl Transport for MmioTransport<'_> {
     }
 
     fn device_features(&self) -> u64 {
+        let _sel = self.sel.lock();
         read_device_features(self.regs())
     }
 
@@ -232,6 +261,7 @@ impl Transport for MmioTransport<'_> {
             return Err(EINVAL);
         }
         let r = self.regs();
+        let _sel = self.sel.lock();
         r.write32(1, regs::DRIVER_FEATURES_SEL);
         r.write32((features >> 32) as u32, regs::DRIVER_FEATURES);
         r.write32(0, regs::DRIVER_FEATURES_SEL);
@@ -239,25 +269,29 @@ impl Transport for MmioTransport<'_> {
         Ok(())
     }
 
-    fn queues_begin(&self, dev: DeviceRef) -> Result {
+    fn queues_ready(&self, dev: DeviceRef) -> Result {
         let mut irq = self.irq.lock();
         if irq.is_some() {
             return Err(EBUSY);
         }
         self.core.stats.queue_setups.fetch_add(1, Relaxed);
+        // Named after the virtio device, as virtio_mmio.c does, so that
+        // /proc/interrupts tells the devices apart.
+        // SAFETY: the name is used by the interrupt registration only,
+        // which frees the interrupt before it drops its handler, which
+        // owns `dev`.
+        let name = unsafe { dev.name_static() };
         let handler = IrqHandler {
             core: self.core.clone(),
             dev,
         };
         // SAFETY: the registration is kept in `self.irq` until
-        // `queues_end()` or the transport's drop; it is never forgotten.
+        // `queues_end()` or the transport's drop, and the transport is
+        // dropped only by the `virtio::Registration`, which the probe
+        // keeps in the driver's data until unbind (its contract).
         let reg = unsafe {
-            self.pdev.request_irq_by_index(
-                irq::Flags::SHARED,
-                0,
-                c"virtio-mmio-rs",
-                Ok::<_, Error>(handler),
-            )
+            self.pdev
+                .request_irq_by_index(irq::Flags::SHARED, 0, name, Ok::<_, Error>(handler))
         };
         *irq = Some(KBox::pin_init(reg, GFP_KERNEL)?);
         Ok(())
@@ -270,7 +304,7 @@ impl Transport for MmioTransport<'_> {
     }
 
     fn queue_max(&self, index: u16) -> Result<u32> {
-        self.select(index);
+        let _sel = self.select(index);
         let in_use = if self.legacy() {
             regs::QUEUE_PFN
         } else {
@@ -287,7 +321,7 @@ impl Transport for MmioTransport<'_> {
 
     fn queue_activate(&self, index: u16, size: u32, a: &RingAddrs) -> Result {
         let r = self.regs();
-        self.select(index);
+        let _sel = self.select(index);
         r.write32(size, regs::QUEUE_NUM);
         if self.legacy() {
             let pfn = a.desc >> bindings_page_shift();
@@ -318,7 +352,7 @@ impl Transport for MmioTransport<'_> {
 
     fn queue_deactivate(&self, index: u16) {
         let r = self.regs();
-        self.select(index);
+        let _sel = self.select(index);
         if self.legacy() {
             r.write32(0, regs::QUEUE_PFN);
         } else {
@@ -338,7 +372,7 @@ impl Transport for MmioTransport<'_> {
         if self.legacy() {
             return Err(EOPNOTSUPP);
         }
-        self.select(index);
+        let _sel = self.select(index);
         self.regs().write32(1, regs::QUEUE_RESET);
         // Spec 4.2.2.2: not complete until QueueReset reads 0.
         self.wait_zero(regs::QUEUE_RESET).inspect_err(|_| {
@@ -361,7 +395,7 @@ impl Transport for MmioTransport<'_> {
     }
 
     fn queue_busy(&self, index: u16) -> bool {
-        self.select(index);
+        let _sel = self.select(index);
         self.regs().read32(regs::QUEUE_RESET) != 0 || self.regs().read32(regs::QUEUE_READY) != 0
     }
 
@@ -378,6 +412,7 @@ impl Transport for MmioTransport<'_> {
 
     fn shm_region(&self, id: u8) -> Option<ShmRegion> {
         let r = self.regs();
+        let _sel = self.sel.lock();
         r.write32(u32::from(id), regs::SHM_SEL);
         let len = u64::from(r.read32(regs::SHM_LEN_LOW))
             | (u64::from(r.read32(regs::SHM_LEN_HIGH)) << 32);
@@ -440,6 +475,7 @@ impl platform::Driver for MmioDriver {
         _info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         let dev = pdev.as_ref();
+        let region = MemRegion::request(pdev.resource_by_index(0).ok_or(ENODEV)?, dev.name())?;
         let regs: Regs<'bound> = pdev
             .io_request_by_index(0)
             .ok_or(ENODEV)?
@@ -459,8 +495,10 @@ impl platform::Driver for MmioDriver {
         }
         let device = regs.read32(regs::DEVICE_ID);
         if device == 0 {
-            // Boards (QEMU virt: 32) fill unused slots with id 0.
-            dev_info!(dev, "no device (DeviceID 0), slot left unbound\n");
+            // Boards (QEMU virt: 32) fill unused slots with id 0; the spec
+            // (4.2.3.1.1) forbids reporting an error, and virtio_mmio.c is
+            // silent.
+            dev_dbg!(dev, "no device (DeviceID 0), slot left unbound\n");
             return Err(ENODEV);
         }
         let vendor = regs.read32(regs::VENDOR_ID);
@@ -489,6 +527,7 @@ impl platform::Driver for MmioDriver {
         let core = Arc::new(
             Core {
                 regs,
+                _region: region,
                 version,
                 irq,
                 stats,
@@ -500,8 +539,13 @@ impl platform::Driver for MmioDriver {
             pdev,
             core,
             irq <- new_mutex!(None),
+            sel <- new_mutex!(()),
         });
-        let vdev = virtio::Registration::new(dev, virtio::DeviceId { device, vendor }, transport)?;
+        // SAFETY: the registration is kept in `MmioData`, which the driver
+        // core drops when the device is unbound.
+        let vdev = unsafe {
+            virtio::Registration::new(dev, virtio::DeviceId { device, vendor }, transport)?
+        };
         dev_info!(
             dev,
             "virtio-mmio v{} device {} (vendor {:#x}), irq {}\n",

@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make check: host tests (every cargo workspace of the tree), then for each
-# arch the module/selftest build and one VM boot per selftest area
-# (tools/testing/selftests/*/vm.conf), then the runner's own self-test.
+# make check: host tests (every cargo workspace of the tree, and ktap.py's
+# unit test), then for each arch the module/selftest build and one VM boot
+# per selftest area (tools/testing/selftests/*/vm.conf), then the runner's
+# own self-test.
 # Ends with one line "N passed, N failed, N skipped"; exits non-zero on any
 # failure or when nothing ran.
 set -uo pipefail
@@ -32,6 +33,31 @@ for manifest in $(cd "$VRS_TOP" && git ls-files '*Cargo.toml' 2>/dev/null | grep
 		echo "$out" | sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p')
 	[ $rc = 0 ] || { echo "$out" | tail -n 30; fail "cargo test ${manifest%/Cargo.toml} exited $rc"; }
 done
+# ktap.py's unit test (tools/testing/vm/test_ktap.py, no VM): one KTAP line
+# per test; on the host, or in the chroot when the host has no python3.
+echo "== ktap.py: tools/testing/vm/test_ktap.py"
+rc=
+if command -v python3 >/dev/null; then
+	out=$(python3 "$VRS_TOP/tools/testing/vm/test_ktap.py" 2>&1); rc=$?
+elif [ -x "$VRS_CHROOT/usr/bin/python3" ]; then
+	out=$(vrs_chroot "python3 '$VRS_TOP/tools/testing/vm/test_ktap.py'" 2>&1); rc=$?
+fi
+if [ -n "$rc" ]; then
+	echo "$out" | grep -E '^(not ok|#)' | sed 's/^/  /'
+	p=$(echo "$out" | grep -E '^ok [0-9]+ ' | grep -vc ' # SKIP')
+	s=$(echo "$out" | grep -cE '^ok [0-9]+ .* # SKIP')
+	f=$(echo "$out" | grep -cE '^not ok [0-9]+ ')
+	echo "  ktap.py: $p passed, $f failed, $s skipped"
+	P=$((P + p)); F=$((F + f)); S=$((S + s))
+	if [ $rc != 0 ] && [ "$f" = 0 ]; then
+		echo "$out" | tail -n 30; fail "test_ktap.py exited $rc"
+	elif [ $((p + f + s)) = 0 ]; then
+		fail "test_ktap.py ran no test"
+	fi
+else
+	echo "# SKIP ktap.py tests: no python3 on the host and no chroot yet"
+	S=$((S + 1))
+fi
 phase "host tests" SECONDS-t
 
 # ---------------------------------------------------------------- loom

@@ -26,6 +26,11 @@
 #   VM_APPEND_<arch>    more of it, for that arch only
 #   VM_QEMU_BUILD_<arch> which QEMU boots that arch: "stock" (Debian's, the
 #                       default) or "patched" (tools/qemu, built by setup)
+#   VM_EXPECT_DEVICES   how many devices the conf gives the driver under test
+#                       (VM_EXPECT_DEVICES_<arch>: for that arch), passed to
+#                       the guest as vrs.devices=N: a test that needs devices
+#                       then fails when none is bound instead of skipping; 0
+#                       (default) declares none, where a skip is legitimate
 #   VM_TIMEOUT          seconds for the whole boot (default 300)
 #   VM_MEM              guest memory in MiB (default 1024)
 # and may create files in $VM_WORK (this boot's work directory, empty).
@@ -54,7 +59,7 @@ root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$VRS_KREL-$deb"}
 
 VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
-VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff
+VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff VM_EXPECT_DEVICES=0
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
 # shellcheck source=/dev/null
@@ -67,6 +72,10 @@ build_var=VM_QEMU_BUILD_$arch
 qemu_build=${!build_var:-stock}
 machine_var=VM_MACHINE_$arch
 machine=${!machine_var:-}
+expect_var=VM_EXPECT_DEVICES_$arch
+expect=${!expect_var:-$VM_EXPECT_DEVICES}
+[[ $expect =~ ^[0-9]+$ ]] || vrs_die "VM_EXPECT_DEVICES: a number, not '$expect'"
+[ "$expect" = 0 ] || VM_APPEND="$VM_APPEND vrs.devices=$expect"
 [ -n "$timeout_override" ] && VM_TIMEOUT=$timeout_override
 if [ -n "$VM_ARCHES" ] && ! [[ " $VM_ARCHES " == *" $arch "* ]]; then
 	vrs_log "$arch/$name: not for this arch (VM_ARCHES=$VM_ARCHES)"

@@ -4,7 +4,10 @@
 # mmio_disks "serial:props" ...: one 16 MiB virtio-blk-device per argument,
 # drives d0, d1, ...; then rng, two NICs on hub 0, virtio-serial with
 # ports vrs.a and vrs.b joined through a unix socket (server and client in
-# the same QEMU).
+# the same QEMU). Sets VM_DEVICES, and VM_EXPECT_DEVICES to the number of
+# virtio-mmio devices in it: each must bind to the transport, and a test
+# that finds none bound fails (a conf that gives one arch none of them
+# sets VM_EXPECT_DEVICES_<arch>=0).
 # mmio_ivshmem: a 1 MiB ivshmem-plain BAR (needs PCI).
 mmio_disks() {
 	local i=0 d
@@ -22,6 +25,8 @@ mmio_disks() {
 	VM_DEVICES+=" -chardev socket,id=ca,path=con.sock,server=on,wait=off"
 	VM_DEVICES+=" -chardev socket,id=cb,path=con.sock"
 	VM_DEVICES+=" -device virtserialport,chardev=ca,name=vrs.a -device virtserialport,chardev=cb,name=vrs.b"
+	# the disks, rng, two NICs, virtio-serial
+	VM_EXPECT_DEVICES=$((i + 4))
 }
 
 mmio_ivshmem() {

@@ -2,7 +2,8 @@
 /*
  * Helpers shared by the virtio_mmio selftests: finding the virtio devices
  * that sit on virtio_mmio_rs, their block/net/port nodes, feature bits,
- * debugfs counters, and the kernel command line the conf passed.
+ * debugfs counters, the kernel command line the conf passed, and
+ * REQUIRE_DEVICES() (include kselftest_harness.h first to use it).
  */
 #ifndef VRS_MMIO_UTIL_H
 #define VRS_MMIO_UTIL_H
@@ -296,6 +297,37 @@ static inline int cmdline_arg(const char *key, char *out, size_t n)
 	return -1;
 }
 
+/*
+ * How many virtio devices the conf puts on this machine for the transport
+ * (vrs.devices=N on the kernel command line, from the conf's
+ * VM_EXPECT_DEVICES; see tools/testing/vm/vm.sh); 0 when it declares none.
+ */
+static inline int declared_devices(void)
+{
+	char buf[16];
+
+	if (cmdline_arg("vrs.devices", buf, sizeof(buf)))
+		return 0;
+	return atoi(buf);
+}
+
+/*
+ * For a test that needs devices bound to the transport: skip it on a
+ * machine the conf gave none, fail it when the conf declares devices and
+ * none is bound (a run with nothing bound is a failure, not a skip).
+ * Uses the kselftest harness: only in a TEST() body.
+ */
+#define REQUIRE_DEVICES()                                                     \
+	do {                                                                  \
+		int __want = declared_devices();                              \
+		if (transport_devices() > 0)                                  \
+			break;                                                \
+		ASSERT_EQ(0, __want)                                          \
+			TH_LOG("the conf declares %d virtio device(s), "      \
+			       "none is bound to " TRANSPORT, __want);        \
+		SKIP(return, "no virtio-mmio devices on this machine");       \
+	} while (0)
+
 static inline double now_s(void)
 {
 	struct timespec ts;
@@ -319,6 +351,112 @@ static inline uint64_t fnv1a(const unsigned char *p, size_t n)
 	while (n--)
 		h = (h ^ *p++) * 0x100000001b3ull;
 	return h;
+}
+
+/* The position-addressable pattern: the 8-byte word at byte offset @off
+ * (splitmix64 of the offset), so any block read back can be checked. */
+static inline uint64_t pat_word(uint64_t off, uint64_t seed)
+{
+	uint64_t z = off + seed * 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Whether @len bytes at @buf, read from byte offset @off, hold the pattern. */
+static inline int pat_ok(const unsigned char *buf, size_t len, uint64_t off, uint64_t seed)
+{
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		uint64_t v = pat_word(off + i, seed);
+
+		if (memcmp(buf + i, &v, 8))
+			return 0;
+	}
+	return 1;
+}
+
+/* Write the pattern over [0, span) of @dev (O_DIRECT, then fsync). */
+static inline int pat_fill(const char *dev, size_t span, uint64_t seed)
+{
+	const size_t chunk = 256 * 1024;
+	unsigned char *w;
+	size_t off, i;
+	int fd, ret = 0;
+
+	if (posix_memalign((void **)&w, 4096, chunk))
+		return -ENOMEM;
+	fd = open(dev, O_RDWR | O_DIRECT);
+	if (fd < 0) {
+		free(w);
+		return -errno;
+	}
+	for (off = 0; off < span && !ret; off += chunk) {
+		for (i = 0; i < chunk; i += 8) {
+			uint64_t v = pat_word(off + i, seed);
+
+			memcpy(w + i, &v, 8);
+		}
+		if (pwrite(fd, w, chunk, off) != (ssize_t)chunk)
+			ret = -errno ?: -EIO;
+	}
+	if (!ret && fsync(fd))
+		ret = -errno;
+	close(fd);
+	free(w);
+	return ret;
+}
+
+/* What a pattern reader saw. */
+struct rd_result {
+	int reads; /* reads that completed */
+	int bad;   /* of those, with data not the pattern */
+	int err;   /* errno of the read or open that ended it, 0 if it ran out of time */
+};
+
+/*
+ * In a child: random 64 KiB O_DIRECT reads of [0, span) of @dev, each
+ * checked against the pattern, until a read fails or @secs pass; writes
+ * its rd_result to @wfd and exits.
+ */
+static inline void pat_reader(const char *dev, size_t span, uint64_t seed, double secs, int wfd)
+{
+	struct rd_result r = { 0, 0, 0 };
+	struct timespec ts;
+	unsigned char *buf;
+	uint64_t s = seed | 1;
+	double t0;
+	int fd;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = ts.tv_sec + ts.tv_nsec / 1e9;
+	if (posix_memalign((void **)&buf, 4096, 65536))
+		_exit(1);
+	fd = open(dev, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		r.err = errno;
+	while (fd >= 0) {
+		off_t off;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (ts.tv_sec + ts.tv_nsec / 1e9 - t0 > secs)
+			break;
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		off = (s % (span / 65536)) * 65536;
+		if (pread(fd, buf, 65536, off) != 65536) {
+			r.err = errno ?: EIO;
+			break;
+		}
+		r.reads++;
+		r.bad += !pat_ok(buf, 65536, off, seed);
+	}
+	if (write(wfd, &r, sizeof(r)) != sizeof(r))
+		_exit(1);
+	_exit(0);
 }
 
 /*

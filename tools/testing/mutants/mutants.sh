@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make mutants: mutation testing of the vring core with cargo-mutants
+# (crates.io). Every mutant of split.rs, packed.rs, vring.rs, queue.rs and
+# mem.rs is built and the host tests (cargo test --release: the shared
+# cases, properties, golden bytes, rust-vmm virtio-queue, fuzz targets on
+# random input) run against it; then the mutants that survive are tried
+# once more under loom (RUSTFLAGS="--cfg loom", the loom_ models), which is
+# where ordering and barrier mutants are caught. Prints the totals and the
+# surviving mutants; writes cargo-mutants' output to build/mutants/.
+# Not part of make check (about 30-60 min on 2 cores).
+#
+#   tools/testing/mutants/mutants.sh [cargo-mutants options, e.g. -f split.rs]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../../.." && pwd)
+ring=$top/drivers/virtio/ring
+out=$top/build/mutants
+VERSION=27.1.0
+if ! cargo mutants --version 2>/dev/null | grep -q "$VERSION"; then
+	cargo install --locked --version "$VERSION" cargo-mutants
+fi
+mkdir -p "$out"
+files=(-f split.rs -f packed.rs -f vring.rs -f queue.rs -f mem.rs)
+[ $# -gt 0 ] && files=("$@")
+cd "$ring"
+# Pass 1: the host tests.
+cargo mutants --no-shuffle -j 2 --timeout-multiplier 4 -o "$out/host" "${files[@]}" \
+	-- --release >"$out/host.log" 2>&1 || true
+missed=$out/host/mutants.out/missed.txt
+echo "== host tests: $(grep -c . "$out/host/mutants.out/caught.txt" 2>/dev/null || echo 0) caught," \
+	"$(grep -c . "$missed" 2>/dev/null || echo 0) missed," \
+	"$(grep -c . "$out/host/mutants.out/timeout.txt" 2>/dev/null || echo 0) timeout," \
+	"$(grep -c . "$out/host/mutants.out/unviable.txt" 2>/dev/null || echo 0) unviable"
+# Pass 2: the survivors under loom. cargo-mutants names mutants by
+# file:line:col and description; --re matches them exactly.
+if [ -s "$missed" ]; then
+	re=$(sed -e 's/[][\.*^$(){}+?|/]/\\&/g' -e 's/^/^/' -e 's/$/$/' "$missed" | paste -sd'|')
+	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo mutants --no-shuffle -j 1 \
+		--timeout-multiplier 4 -o "$out/loom" --re "$re" "${files[@]}" \
+		-- --release loom_ >"$out/loom.log" 2>&1 || true
+	echo "== loom on the survivors: $(grep -c . "$out/loom/mutants.out/caught.txt" 2>/dev/null || echo 0) caught," \
+		"$(grep -c . "$out/loom/mutants.out/missed.txt" 2>/dev/null || echo 0) missed"
+	echo "== surviving both:"
+	sed 's/^/  /' "$out/loom/mutants.out/missed.txt" 2>/dev/null || true
+fi
