@@ -49,7 +49,7 @@ static int ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	struct call *c = (struct call *)ri->data;
 	int left;
 
-	if (!c->virtio || regs_return_value(regs) != 0)
+	if (!c->virtio || (int)regs_return_value(regs) != 0)
 		return 0;
 	left = READ_ONCE(fail_register);
 	if (left <= 0 || cmpxchg(&fail_register, left, left - 1) != left)

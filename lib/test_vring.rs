@@ -21,10 +21,11 @@ use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use kernel::{
     dma::Coherent,
     dma::DmaMask,
-    faux,
+    faux, impl_has_work, new_work,
     prelude::*,
-    sync::{Arc, Completion},
+    sync::Arc,
     time::{delay::fsleep, Delta, Instant, Monotonic},
+    workqueue::{Work, WorkItem},
 };
 
 #[path = "../drivers/virtio/ring/vring.rs"]
@@ -86,17 +87,37 @@ struct Stress {
     /// The device side's verdict: 0 running, 1 ok, 2 failed.
     device: AtomicU32,
     device_why: AtomicU32,
+    /// Set by the driver when it gave up: the device stops waiting.
+    abort: AtomicU32,
     #[pin]
-    done: Completion,
+    work: Work<Stress>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Stress { self.work }
+}
+
+impl WorkItem for Stress {
+    type Pointer = Arc<Stress>;
+
+    /// The device side, on a workqueue.
+    fn run(this: Arc<Stress>) {
+        match device_side(&this) {
+            Ok(()) => this.device.store(1, SeqCst),
+            Err(why) => {
+                this.device_why.store(why as u32 + 1, SeqCst);
+                this.device.store(2, SeqCst);
+            }
+        }
+    }
 }
 
 /// Why the device side failed (index into this table, +1 in `device_why`).
-const DEVICE_WHY: [&str; 5] = [
+const DEVICE_WHY: [&str; 4] = [
     "device: no ring",
     "device: fault on a chain the driver made",
     "device: chain is not one writable segment",
     "device: lost kick (asleep 10 s with buffers available)",
-    "device: driver never finished",
 ];
 
 struct NoIndirect;
@@ -108,12 +129,12 @@ impl<'a> DeviceMemory for &'a NoIndirect {
     }
 }
 
-/// Sleep until `ctr` moves from `seen` (the other side notified); `false`
-/// after [`STALL_MS`] without a notification.
-fn wait_notified(ctr: &AtomicU32, seen: u32) -> bool {
+/// Sleep until `ctr` moves from `seen` (the other side notified) or
+/// `abort` is set; `false` after [`STALL_MS`] without a notification.
+fn wait_notified(ctr: &AtomicU32, seen: u32, abort: &AtomicU32) -> bool {
     let t0 = Instant::<Monotonic>::now();
     let mut spins = 0u32;
-    while ctr.load(SeqCst) == seen {
+    while ctr.load(SeqCst) == seen && abort.load(SeqCst) == 0 {
         if spins < 64 {
             spins += 1;
             kernel::processor::cpu_relax();
@@ -149,7 +170,7 @@ fn device_side(s: &Stress) -> core::result::Result<(), usize> {
     };
     let mut descs = [Desc::default(); 2];
     let mut served = 0u32;
-    while served < s.total {
+    while served < s.total && s.abort.load(SeqCst) == 0 {
         match dev.pop_desc(&&NoIndirect, &mut descs) {
             Ok(Some(p)) => {
                 if p.count != 1 || !descs[0].write {
@@ -168,7 +189,7 @@ fn device_side(s: &Stress) -> core::result::Result<(), usize> {
                     dev.disable_notify();
                     continue;
                 }
-                if !wait_notified(&s.kicks, seen) {
+                if !wait_notified(&s.kicks, seen, &s.abort) {
                     return Err(3);
                 }
                 dev.disable_notify();
@@ -198,9 +219,12 @@ fn driver_side(
     let mem = DmaRing::new(&s.mem)
         .slice(0, ring_size(s.packed))
         .ok_or("driver: no ring")?;
-    let mut slots = KVec::with_capacity(STRESS_NUM as usize, GFP_KERNEL).map_err(|_| "no memory")?;
+    let mut slots =
+        KVec::with_capacity(STRESS_NUM as usize, GFP_KERNEL).map_err(|_| "no memory")?;
     for _ in 0..STRESS_NUM {
-        slots.push(Slot::default(), GFP_KERNEL).map_err(|_| "no memory")?;
+        slots
+            .push(Slot::default(), GFP_KERNEL)
+            .map_err(|_| "no memory")?;
     }
     let mut drv: AnyDriver<DmaRing<'_>, &mut [Slot]> = if s.packed {
         AnyDriver::Packed(
@@ -259,7 +283,7 @@ fn driver_side(
             drv.disable_cb();
             continue;
         }
-        if !wait_notified(&s.irqs, seen) {
+        if !wait_notified(&s.irqs, seen, &s.abort) {
             return Err("driver: lost interrupt (asleep 10 s with buffers in flight)");
         }
         drv.disable_cb();
@@ -286,27 +310,18 @@ fn stress(
             irqs: AtomicU32::new(0),
             device: AtomicU32::new(0),
             device_why: AtomicU32::new(0),
-            done <- Completion::new(),
+            abort: AtomicU32::new(0),
+            work <- new_work!("test_vring::stress"),
         }),
         GFP_KERNEL,
     )
     .map_err(|_| "no memory")?;
-    let s2 = s.clone();
     let mut started = false;
     // The driver zeroes and lays out the ring before the device looks.
     let r = driver_side(&s, || {
-        wq::system_dfl()
-            .try_spawn(GFP_KERNEL, move || {
-                match device_side(&s2) {
-                    Ok(()) => s2.device.store(1, SeqCst),
-                    Err(why) => {
-                        s2.device_why.store(why as u32 + 1, SeqCst);
-                        s2.device.store(2, SeqCst);
-                    }
-                }
-                s2.done.complete_all();
-            })
-            .map_err(|_| "no memory for the device work")?;
+        wq::system_dfl_long()
+            .enqueue(s.clone())
+            .map_err(|_| "device work already queued")?;
         started = true;
         Ok(())
     });
@@ -314,16 +329,20 @@ fn stress(
         return r;
     }
     if r.is_err() {
-        // A device waiting for buffers that will not come gives up after
-        // its stall timeout.
-        s.kicks.fetch_add(1, SeqCst);
+        s.abort.store(1, SeqCst);
     }
-    s.done.wait_for_completion();
+    // Until the device side has returned: no code of this module may run
+    // on the workqueue once init is done.
+    wq::flush(&s.work);
+    let counts = r?;
     if s.device.load(SeqCst) != 1 {
         let why = s.device_why.load(SeqCst) as usize;
-        return Err(DEVICE_WHY.get(why.wrapping_sub(1)).copied().unwrap_or("device failed"));
+        return Err(DEVICE_WHY
+            .get(why.wrapping_sub(1))
+            .copied()
+            .unwrap_or("device failed"));
     }
-    r
+    Ok(counts)
 }
 
 /// Bytes of DMA-coherent memory the cases carve their rings from.

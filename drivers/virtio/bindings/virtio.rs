@@ -556,6 +556,13 @@ impl<T: Transport> Registration<T> {
     ) -> i32 {
         // SAFETY: see above; the device is registered.
         let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
+        // A second find_vqs without del_vqs: refuse before touching the
+        // live queues (or the list the handler walks).
+        // SAFETY: the device is registered; only find_vqs/del_vqs change
+        // its queue list, and the core serialises them.
+        if !unsafe { sys::vrs_virtio_first_vq(vdev) }.is_null() {
+            return EBUSY.to_errno();
+        }
         let mut queue = 0u16;
         for i in 0..nvqs as usize {
             // SAFETY: the core passes `nvqs` infos and `nvqs` result slots.
@@ -722,11 +729,17 @@ impl<T: Transport> Registration<T> {
                 },
             )
         };
-        if let Err(e) = t.queue_activate(index, size, &addrs) {
-            return e.to_errno();
-        }
+        // The handler may look at the new ring from here on: an interrupt
+        // right after QueueReady must not be skipped.
         // SAFETY: as above.
         unsafe { core::ptr::write_volatile(&raw mut (*vq).reset, false) };
+        kernel::sync::barrier::smp_mb(kernel::sync::barrier::Write);
+        if let Err(e) = t.queue_activate(index, size, &addrs) {
+            // SAFETY: as above; the queue stays in reset.
+            unsafe { core::ptr::write_volatile(&raw mut (*vq).reset, true) };
+            t.synchronize_cbs();
+            return e.to_errno();
+        }
         0
     }
 }

@@ -120,6 +120,7 @@ cases! {
 /// interrupt after 22500 of them (3/4, computed wide as Linux does), not
 /// after (30000 * 3 mod 2^16) / 4 = 6116.
 #[test]
+#[cfg_attr(miri, ignore = "a 32768-entry ring is too slow under miri")]
 fn split_enable_cb_delayed_wide() {
     use crate::split::{Options, SplitDriver, SplitLayout};
     use crate::{Buf, RingMem, Slot};

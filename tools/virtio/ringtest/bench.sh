@@ -5,6 +5,8 @@
 # cached Debian 7.3 source, unmodified) driving three ring implementations
 # with identical options in one run:
 #   c_split      the kernel's virtio_ring_0_9.c (the C anchor)
+#   c_ring       the kernel's ring.c: its experimental packed-like layout,
+#                the near-limit reference (not a virtio ring)
 #   rust_split   drivers/virtio/ring split ring   (tools/virtio/ringtest/rust)
 #   rust_packed  drivers/virtio/ring packed ring
 # Prints per mode min and median wall time over REPS runs, the throughput
@@ -36,6 +38,8 @@ cc "${CFLAGS[@]}" -c "$src/main.c" -o "$out/main.o"
 cc "${CFLAGS[@]}" -c "$src/virtio_ring_0_9.c" -o "$out/virtio_ring_0_9.o"
 cc "${CFLAGS[@]}" -c "$here/notify_count.c" -o "$out/notify_count.o"
 cc -pthread "$out/main.o" "$out/virtio_ring_0_9.o" "$out/notify_count.o" "${WRAP[@]}" -o "$out/c_split"
+cc "${CFLAGS[@]}" -c "$src/ring.c" -o "$out/ring.o"
+cc -pthread "$out/main.o" "$out/ring.o" "$out/notify_count.o" "${WRAP[@]}" -o "$out/c_ring"
 for f in split packed; do
 	(cd "$here/rust" && CARGO_TARGET_DIR="$out/target-$f" cargo build -q --release --features "$f")
 	cc -pthread "$out/main.o" "$out/notify_count.o" "$out/target-$f/release/libringtest_rs.a" \
@@ -46,7 +50,7 @@ done
 # rings run twice: with the glue's policy (enable_cb_delayed() while the
 # ring is full, as a driver waiting for space does) and with RINGTEST_CB=plain
 # (enable_cb() always, exactly what virtio_ring_0_9.c does).
-busy_impls=(c_split=c_split rust_split=rust_split rust_packed=rust_packed)
+busy_impls=(c_split=c_split c_ring=c_ring rust_split=rust_split rust_packed=rust_packed)
 sleep_impls=("${busy_impls[@]}" rust_split_plain=rust_split,RINGTEST_CB=plain
 	rust_packed_plain=rust_packed,RINGTEST_CB=plain)
 modes=("default:" "batch64:--batch=64" "sleep:--sleep" "sleep-batch64:--sleep --batch=64")
@@ -107,11 +111,20 @@ goal() { # description, bc condition
 	if [ "$(echo "$2" | bc -l)" = 1 ]; then echo "goal met:     $1"; else echo "goal NOT met: $1"; fi
 }
 echo
+for name in default batch64 sleep sleep-batch64; do
+	r=$(echo "scale=3; ${med[c_ring.$name]} / ${med[rust_packed.$name]}" | bc -l)
+	echo "rust_packed vs c_ring (ring.c, near-limit reference), $name: ${r}x"
+done
 for name in default batch64; do
 	goal "rust_split >= 1.05x c_split ($name)" "${med[c_split.$name]} / ${med[rust_split.$name]} >= 1.05"
 	goal "rust_packed >= 1.15x c_split ($name)" "${med[c_split.$name]} / ${med[rust_packed.$name]} >= 1.15"
 done
 for i in rust_split rust_packed; do
+	for name in sleep sleep-batch64; do
+		goal "$i >= 1.0x c_split ($name)" "${med[c_split.$name]} / ${med[$i.$name]} >= 1.0"
+		goal "$i kicks/buf and calls/buf <= c_split's ($name)" \
+			"${kpb[$i.$name]} <= ${kpb[c_split.$name]} && ${cpb[$i.$name]} <= ${cpb[c_split.$name]}"
+	done
 	goal "$i sleep-batch64: <= 1 kick and <= 1 call per batch of 64" \
 		"${kpb[$i.sleep-batch64]} <= 1/64 + 0.0001 && ${cpb[$i.sleep-batch64]} <= 1/64 + 0.0001"
 done
