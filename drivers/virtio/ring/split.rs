@@ -427,8 +427,11 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         // and drains in its callback (virtio_rng, virtio_console) would
         // otherwise read a stale used->idx while the device reads a stale
         // used_event, and the last buffer would never be signalled
-        // (loom_tests.rs, `drain_side`).
-        if self.opts.event_idx && self.cb_enabled {
+        // (loom_tests.rs, `drain_side`). Only when this was the last buffer
+        // we saw: with more pending the caller comes back for them, and a
+        // used_event behind the device's last signal cannot make it signal
+        // anyway, so the store and the barrier would buy nothing.
+        if self.opts.event_idx && self.cb_enabled && pending == 1 {
             self.mem.store16(self.lay.used_event(), self.last_used);
             self.mem.mb();
         }
