@@ -14,6 +14,7 @@
 //! counter and USED differs; used when AVAIL == USED == the wrap counter.
 
 use super::{
+    segments,
     split::{Indirect, Options},
     total_len, vring_need_event, BrokenFlag, Buf, Desc, DeviceMemory, Error, Fault, Result,
     RingMem, Slot, UsedLen, DESC_SIZE, MAX_QUEUE_SIZE, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT,
@@ -147,12 +148,7 @@ fn need_event<M: RingMem>(mem: &M, ev: usize, num: u16, new: u16, wrap: bool, ad
 fn fill_indirect<M: RingMem>(ind: &Indirect<M>, slot: u16, out: &[Buf], inb: &[Buf]) -> (u64, u32) {
     let base = ind.table(slot);
     let n = out.len() + inb.len();
-    for (i, (b, w)) in out
-        .iter()
-        .map(|b| (b, 0))
-        .chain(inb.iter().map(|b| (b, VRING_DESC_F_WRITE)))
-        .enumerate()
-    {
+    for (i, (b, w)) in segments(out, inb).enumerate() {
         let d = base + i * DESC_SIZE;
         ind.mem.store64(d, b.addr);
         ind.mem.store32(d + 8, b.len);
@@ -302,12 +298,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
         } else {
             let (mut pos, mut wrap) = (head, self.avail_wrap);
             let mut hf = 0;
-            for (k, (b, w)) in out
-                .iter()
-                .map(|b| (b, 0))
-                .chain(inb.iter().map(|b| (b, VRING_DESC_F_WRITE)))
-                .enumerate()
-            {
+            for (k, (b, w)) in segments(out, inb).enumerate() {
                 let more = if k + 1 < n { VRING_DESC_F_NEXT } else { 0 };
                 let flags = w | more | avail_flags(wrap);
                 let d = self.lay.d(pos);

@@ -13,9 +13,9 @@
 //! ```
 
 use super::{
-    total_len, vring_need_event, BrokenFlag, Buf, Desc, DeviceMemory, Error, Fault, Result,
-    RingMem, Slot, UsedLen, DESC_SIZE, MAX_QUEUE_SIZE, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT,
-    VRING_DESC_F_WRITE,
+    segments, total_len, vring_need_event, BrokenFlag, Buf, Desc, DeviceMemory, Error, Fault,
+    Result, RingMem, Slot, UsedLen, DESC_SIZE, MAX_QUEUE_SIZE, VRING_DESC_F_INDIRECT,
+    VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
 };
 use core::ops::DerefMut;
 
@@ -156,12 +156,7 @@ impl<M: RingMem> Indirect<M> {
 fn fill_indirect<M: RingMem>(ind: &Indirect<M>, slot: u16, out: &[Buf], inb: &[Buf]) -> (u64, u32) {
     let base = ind.table(slot);
     let n = out.len() + inb.len();
-    for (i, (b, w)) in out
-        .iter()
-        .map(|b| (b, 0))
-        .chain(inb.iter().map(|b| (b, VRING_DESC_F_WRITE)))
-        .enumerate()
-    {
+    for (i, (b, w)) in segments(out, inb).enumerate() {
         let next = if i + 1 < n { VRING_DESC_F_NEXT } else { 0 };
         write_desc(
             &ind.mem,
@@ -320,12 +315,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
             );
         } else {
             let mut i = head;
-            for (k, (b, w)) in out
-                .iter()
-                .map(|b| (b, 0))
-                .chain(inb.iter().map(|b| (b, VRING_DESC_F_WRITE)))
-                .enumerate()
-            {
+            for (k, (b, w)) in segments(out, inb).enumerate() {
                 let next = self.slots[i as usize].next;
                 let more = if k + 1 < n { VRING_DESC_F_NEXT } else { 0 };
                 write_desc(

@@ -245,6 +245,15 @@ impl UsedLen {
     }
 }
 
+/// The segments of a buffer in ring order, each with the descriptor flag
+/// of its direction: the device-readable `out` ones (0), then the
+/// device-writable `inb` ones (`VRING_DESC_F_WRITE`).
+pub(crate) fn segments<'a>(out: &'a [Buf], inb: &'a [Buf]) -> impl Iterator<Item = (&'a Buf, u16)> {
+    out.iter()
+        .map(|b| (b, 0))
+        .chain(inb.iter().map(|b| (b, VRING_DESC_F_WRITE)))
+}
+
 /// Sum of segment lengths, saturating at `u32::MAX`.
 pub(crate) fn total_len(bufs: &[Buf]) -> u32 {
     bufs.iter().fold(0u32, |acc, b| acc.saturating_add(b.len))
