@@ -141,3 +141,50 @@ fn split_enable_cb_delayed_wide() {
     assert!(drv.enable_cb_delayed());
     assert_eq!(m.load16(lay.avail + 4 + 2 * NUM as usize), 22500);
 }
+
+/// Accessors and `set_broken` of both drivers, and a single-segment
+/// buffer placed directly in the ring even with an indirect pool (as
+/// Linux does: a table for one segment only costs a second fetch).
+#[test]
+fn driver_num_set_broken_and_direct_single_segment() {
+    use crate::packed::{PackedDriver, PackedLayout};
+    use crate::split::{Indirect, Options, SplitDriver, SplitLayout};
+    use crate::{Buf, Error, RingMem, Slot, VRING_DESC_F_INDIRECT};
+    const NUM: u16 = 8;
+    let b = Buf {
+        addr: 0x1000,
+        len: 8,
+    };
+    let mut env = HostEnv::new(1 << 16);
+    let opts = Options::default();
+
+    let lay = SplitLayout::new(NUM, 4).unwrap();
+    let m = env.alloc(lay.size).unwrap();
+    let ind = Indirect::new(env.alloc(Indirect::<RawMem>::size(NUM, 4)).unwrap(), NUM, 4).unwrap();
+    let mut slots = [Slot::default(); NUM as usize];
+    let mut d = SplitDriver::new(m, NUM, 4, &mut slots[..], Some(ind), opts).unwrap();
+    assert_eq!(d.num(), NUM);
+    let head = d.add(&[b], &[], 1).unwrap();
+    assert_eq!(m.load16(head as usize * 16 + 12) & VRING_DESC_F_INDIRECT, 0);
+    let head = d.add(&[b], &[b], 2).unwrap();
+    assert_ne!(m.load16(head as usize * 16 + 12) & VRING_DESC_F_INDIRECT, 0);
+    assert!(!d.is_broken());
+    d.set_broken();
+    assert!(d.is_broken());
+    assert_eq!(d.add(&[b], &[], 3), Err(Error::Broken));
+    assert_eq!(d.get_used(), Err(Error::Broken));
+
+    let lay = PackedLayout::new(NUM).unwrap();
+    let m = env.alloc(lay.size).unwrap();
+    let ind = Indirect::new(env.alloc(Indirect::<RawMem>::size(NUM, 4)).unwrap(), NUM, 4).unwrap();
+    let mut slots = [Slot::default(); NUM as usize];
+    let mut d = PackedDriver::new(m, NUM, &mut slots[..], Some(ind), opts).unwrap();
+    assert_eq!(d.num(), NUM);
+    d.add(&[b], &[], 1).unwrap();
+    assert_eq!(m.load16(14) & VRING_DESC_F_INDIRECT, 0);
+    d.add(&[b], &[b], 2).unwrap();
+    assert_ne!(m.load16(16 + 14) & VRING_DESC_F_INDIRECT, 0);
+    d.set_broken();
+    assert!(d.is_broken());
+    assert_eq!(d.add(&[b], &[], 3), Err(Error::Broken));
+}
