@@ -142,6 +142,40 @@ fn split_enable_cb_delayed_wide() {
     assert_eq!(m.load16(lay.avail + 4 + 2 * NUM as usize), 22500);
 }
 
+/// `more_used` before and after the device returns a buffer, both formats.
+#[test]
+fn more_used_follows_the_device() {
+    use crate::selftest::Format;
+    use crate::{queue::DeviceQueue, queue::DriverQueue, Buf, Desc, DeviceMemory, Slot};
+    struct NoMap;
+    impl DeviceMemory for NoMap {
+        type Mem = RawMem;
+        fn map(&self, _: u64, _: usize) -> Option<RawMem> {
+            None
+        }
+    }
+    for fmt in [Format::Split, Format::Packed] {
+        let mut env = HostEnv::new(1 << 16);
+        let mut slots = [Slot::default(); 8];
+        let (mut drv, mut dev, _) =
+            crate::selftest::pair(&mut env, fmt, 8, false, false, &mut slots[..]).unwrap();
+        let b = Buf {
+            addr: 0x1000,
+            len: 8,
+        };
+        assert!(!drv.more_used());
+        drv.add(&[], &[b], 1).unwrap();
+        assert!(!drv.more_used(), "{fmt:?}: used before the device");
+        let mut d = [Desc::default(); 1];
+        let p = dev.pop_desc(&NoMap, &mut d).unwrap().unwrap();
+        assert!(!drv.more_used());
+        dev.push(&p, 8);
+        assert!(drv.more_used(), "{fmt:?}: used buffer not seen");
+        assert_eq!(drv.get_used(), Ok(Some((1, 8))));
+        assert!(!drv.more_used(), "{fmt:?}: still used after get_used");
+    }
+}
+
 /// Accessors and `set_broken` of both drivers, and a single-segment
 /// buffer placed directly in the ring even with an indirect pool (as
 /// Linux does: a table for one segment only costs a second fetch).

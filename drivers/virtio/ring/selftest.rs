@@ -67,7 +67,7 @@ type Drv<'s, E> = AnyDriver<<E as TestEnv>::M, &'s mut [Slot]>;
 type Dev<E> = AnyDevice<<E as TestEnv>::M>;
 type Pair<'s, E> = (Drv<'s, E>, Dev<E>, <E as TestEnv>::M);
 
-fn pair<'s, E: TestEnv>(
+pub(crate) fn pair<'s, E: TestEnv>(
     env: &mut E,
     fmt: Format,
     num: u16,
