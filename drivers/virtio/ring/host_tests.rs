@@ -222,3 +222,71 @@ fn driver_num_set_broken_and_direct_single_segment() {
     assert!(d.is_broken());
     assert_eq!(d.add(&[b], &[], 3), Err(Error::Broken));
 }
+
+/// `get_used` moves `used_event` only with event index and callbacks on:
+/// with callbacks off the device is not asked for interrupts again, and
+/// without event index the field is not written at all.
+#[test]
+fn split_get_used_leaves_used_event_alone_when_not_asked() {
+    use crate::selftest::Format;
+    use crate::split::SplitLayout;
+    use crate::{queue::DeviceQueue, queue::DriverQueue, Buf, Desc, DeviceMemory, RingMem, Slot};
+    struct NoMap;
+    impl DeviceMemory for NoMap {
+        type Mem = RawMem;
+        fn map(&self, _: u64, _: usize) -> Option<RawMem> {
+            None
+        }
+    }
+    const NUM: u16 = 8;
+    let used_event = {
+        let l = SplitLayout::new(NUM, 4).unwrap();
+        l.avail + 4 + 2 * NUM as usize
+    };
+    let b = Buf {
+        addr: 0x1000,
+        len: 8,
+    };
+    for event_idx in [false, true] {
+        let mut env = HostEnv::new(1 << 16);
+        let mut slots = [Slot::default(); NUM as usize];
+        let (mut drv, mut dev, m) = crate::selftest::pair(
+            &mut env,
+            Format::Split,
+            NUM,
+            event_idx,
+            false,
+            &mut slots[..],
+        )
+        .unwrap();
+        let mut d = [Desc::default(); 1];
+        for t in 0..3 {
+            drv.add(&[], &[b], t).unwrap();
+        }
+        // Callbacks on, caught up with the used index: published with event
+        // index, not written without.
+        let p = dev.pop_desc(&NoMap, &mut d).unwrap().unwrap();
+        dev.push(&p, 8);
+        assert_eq!(drv.get_used(), Ok(Some((0, 8))));
+        assert_eq!(m.load16(used_event), u16::from(event_idx));
+        drv.disable_cb();
+        let before = m.load16(used_event);
+        for _ in 0..2 {
+            let p = dev.pop_desc(&NoMap, &mut d).unwrap().unwrap();
+            dev.push(&p, 8);
+        }
+        while drv.get_used().unwrap().is_some() {}
+        assert_eq!(
+            m.load16(used_event),
+            before,
+            "event_idx {event_idx}: used_event moved with callbacks off"
+        );
+        if !event_idx {
+            assert_eq!(
+                m.load16(used_event),
+                0,
+                "used_event written without event index"
+            );
+        }
+    }
+}
