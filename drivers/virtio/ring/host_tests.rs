@@ -290,3 +290,45 @@ fn split_get_used_leaves_used_event_alone_when_not_asked() {
         }
     }
 }
+
+/// The device side's `has_avail` and `is_broken`, both formats.
+#[test]
+fn device_has_avail_and_is_broken() {
+    use crate::packed::{PackedDevice, PackedDriver, PackedLayout};
+    use crate::split::{Options, SplitDevice, SplitDriver, SplitLayout};
+    use crate::{Buf, Desc, DeviceMemory, Slot};
+    struct NoMap;
+    impl DeviceMemory for NoMap {
+        type Mem = RawMem;
+        fn map(&self, _: u64, _: usize) -> Option<RawMem> {
+            None
+        }
+    }
+    const NUM: u16 = 4;
+    let b = Buf {
+        addr: 0x1000,
+        len: 8,
+    };
+    let opts = Options::default();
+    let mut d = [Desc::default(); 1];
+    let mut env = HostEnv::new(1 << 16);
+    let mut slots = [Slot::default(); NUM as usize];
+
+    let m = env.alloc(SplitLayout::new(NUM, 4).unwrap().size).unwrap();
+    let mut drv = SplitDriver::new(m, NUM, 4, &mut slots[..], None, opts).unwrap();
+    let mut dev = SplitDevice::new(m, NUM, 4, opts).unwrap();
+    assert!(!dev.has_avail() && !dev.is_broken());
+    drv.add(&[b], &[], 1).unwrap();
+    assert!(dev.has_avail());
+    dev.pop(&NoMap, &mut d).unwrap().unwrap();
+    assert!(!dev.has_avail() && !dev.is_broken());
+
+    let m = env.alloc(PackedLayout::new(NUM).unwrap().size).unwrap();
+    let mut drv = PackedDriver::new(m, NUM, &mut slots[..], None, opts).unwrap();
+    let mut dev = PackedDevice::new(m, NUM, opts).unwrap();
+    assert!(!dev.has_avail() && !dev.is_broken());
+    drv.add(&[b], &[], 1).unwrap();
+    assert!(dev.has_avail());
+    dev.pop(&NoMap, &mut d).unwrap().unwrap();
+    assert!(!dev.has_avail() && !dev.is_broken());
+}
