@@ -332,3 +332,104 @@ fn device_has_avail_and_is_broken() {
     dev.pop(&NoMap, &mut d).unwrap().unwrap();
     assert!(!dev.has_avail() && !dev.is_broken());
 }
+
+/// Split device: each malformed indirect descriptor is refused on its own
+/// (NEXT set, length 0, not whole descriptors), and a table of exactly
+/// the queue size is accepted with all its entries.
+#[test]
+fn split_device_indirect_bounds() {
+    use crate::selftest::TestEnv;
+    use crate::split::{Options, SplitDevice, SplitLayout};
+    use crate::{
+        Desc, Error, Fault, RingMem, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+    };
+    struct Map<'a>(&'a HostEnv);
+    impl crate::DeviceMemory for Map<'_> {
+        type Mem = RawMem;
+        fn map(&self, addr: u64, len: usize) -> Option<RawMem> {
+            self.0.map(addr, len)
+        }
+    }
+    const NUM: u16 = 4;
+    let wd = |m: &RawMem, i: usize, addr: u64, len: u32, flags: u16, next: u16| {
+        m.store64(i * 16, addr);
+        m.store32(i * 16 + 8, len);
+        m.store16(i * 16 + 12, flags);
+        m.store16(i * 16 + 14, next);
+    };
+    let bad = [
+        (32, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT),
+        (0, VRING_DESC_F_INDIRECT),
+        (24, VRING_DESC_F_INDIRECT),
+    ];
+    for (len, flags) in bad {
+        let mut env = HostEnv::new(1 << 16);
+        let lay = SplitLayout::new(NUM, 4).unwrap();
+        let m = env.alloc(lay.size).unwrap();
+        let tbl = env.alloc(64).unwrap();
+        let mut dev = SplitDevice::new(m, NUM, 4, Options::default()).unwrap();
+        wd(&tbl, 0, 0x1000, 8, 0, 0);
+        wd(&m, 0, tbl.dma_addr(), len, flags, 1);
+        m.store16(lay.avail + 4, 0);
+        m.store16(lay.avail + 2, 1);
+        let mut d = [Desc::default(); 8];
+        assert_eq!(
+            dev.pop(&Map(&env), &mut d),
+            Err(Error::Fault(Fault::BadIndirect)),
+            "len {len} flags {flags:#x}"
+        );
+    }
+    // A table of 2 entries that loop: caught after 2 visits.
+    {
+        let mut env = HostEnv::new(1 << 16);
+        let lay = SplitLayout::new(NUM, 4).unwrap();
+        let m = env.alloc(lay.size).unwrap();
+        let tbl = env.alloc(32).unwrap();
+        let mut dev = SplitDevice::new(m, NUM, 4, Options::default()).unwrap();
+        wd(&tbl, 0, 0x1000, 8, VRING_DESC_F_NEXT, 1);
+        wd(&tbl, 1, 0x2000, 8, VRING_DESC_F_NEXT, 0);
+        wd(&m, 0, tbl.dma_addr(), 32, VRING_DESC_F_INDIRECT, 0);
+        m.store16(lay.avail + 4, 0);
+        m.store16(lay.avail + 2, 1);
+        let mut d = [Desc::default(); 8];
+        assert_eq!(
+            dev.pop(&Map(&env), &mut d),
+            Err(Error::Fault(Fault::ChainLoop))
+        );
+    }
+    // Exactly NUM entries: allowed, all returned.
+    let mut env = HostEnv::new(1 << 16);
+    let lay = SplitLayout::new(NUM, 4).unwrap();
+    let m = env.alloc(lay.size).unwrap();
+    let tbl = env.alloc(NUM as usize * 16).unwrap();
+    let mut dev = SplitDevice::new(m, NUM, 4, Options::default()).unwrap();
+    for i in 0..NUM {
+        let f = if i + 1 < NUM {
+            VRING_DESC_F_NEXT
+        } else {
+            VRING_DESC_F_WRITE
+        };
+        wd(&tbl, i as usize, 0x1000 * u64::from(i + 1), 8, f, i + 1);
+    }
+    wd(
+        &m,
+        0,
+        tbl.dma_addr(),
+        u32::from(NUM) * 16,
+        VRING_DESC_F_INDIRECT,
+        0,
+    );
+    m.store16(lay.avail + 4, 0);
+    m.store16(lay.avail + 2, 1);
+    let mut d = [Desc::default(); 8];
+    let c = dev.pop(&Map(&env), &mut d).unwrap().unwrap();
+    assert_eq!(c.count, NUM as usize);
+    assert_eq!(
+        d[3],
+        Desc {
+            addr: 0x4000,
+            len: 8,
+            write: true
+        }
+    );
+}
