@@ -32,10 +32,11 @@ echo "== host tests: $(grep -c . "$out/host/mutants.out/caught.txt" 2>/dev/null 
 	"$(grep -c . "$missed" 2>/dev/null || echo 0) missed," \
 	"$(grep -c . "$out/host/mutants.out/timeout.txt" 2>/dev/null || echo 0) timeout," \
 	"$(grep -c . "$out/host/mutants.out/unviable.txt" 2>/dev/null || echo 0) unviable"
-# Pass 2: the survivors under loom. cargo-mutants names mutants by
-# file:line:col and description; --re matches them exactly.
+# Pass 2: the survivors under loom. --re matches a mutant's description
+# (without file:line:col), so a few same-named mutants come along.
 if [ -s "$missed" ]; then
-	re=$(sed -e 's/[][\.*^$(){}+?|/]/\\&/g' -e 's/^/^/' -e 's/$/$/' "$missed" | paste -sd'|')
+	re=$(sed -e 's/^[^:]*:[0-9]*:[0-9]*: //' -e 's/[][\.*^$(){}+?|/]/\\&/g' "$missed" |
+		sort -u | paste -sd'|')
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo mutants --no-shuffle -j 1 \
 		--timeout-multiplier 4 -o "$out/loom" --re "$re" "${files[@]}" \
 		-- --release loom_ >"$out/loom.log" 2>&1 || true
