@@ -60,6 +60,16 @@ impl TestEnv for HostEnv {
     }
 }
 
+/// Device memory with no indirect tables in it.
+struct NoMap;
+
+impl crate::DeviceMemory for NoMap {
+    type Mem = RawMem;
+    fn map(&self, _: u64, _: usize) -> Option<RawMem> {
+        None
+    }
+}
+
 fn run_one(name: &str) -> CaseResult {
     let mut env = HostEnv::new(1 << 16);
     let mut result = None;
@@ -146,14 +156,7 @@ fn split_enable_cb_delayed_wide() {
 #[test]
 fn more_used_follows_the_device() {
     use crate::selftest::Format;
-    use crate::{queue::DeviceQueue, queue::DriverQueue, Buf, Desc, DeviceMemory, Slot};
-    struct NoMap;
-    impl DeviceMemory for NoMap {
-        type Mem = RawMem;
-        fn map(&self, _: u64, _: usize) -> Option<RawMem> {
-            None
-        }
-    }
+    use crate::{queue::DeviceQueue, queue::DriverQueue, Buf, Desc, Slot};
     for fmt in [Format::Split, Format::Packed] {
         let mut env = HostEnv::new(1 << 16);
         let mut slots = [Slot::default(); 8];
@@ -230,14 +233,7 @@ fn driver_num_set_broken_and_direct_single_segment() {
 fn split_get_used_leaves_used_event_alone_when_not_asked() {
     use crate::selftest::Format;
     use crate::split::SplitLayout;
-    use crate::{queue::DeviceQueue, queue::DriverQueue, Buf, Desc, DeviceMemory, RingMem, Slot};
-    struct NoMap;
-    impl DeviceMemory for NoMap {
-        type Mem = RawMem;
-        fn map(&self, _: u64, _: usize) -> Option<RawMem> {
-            None
-        }
-    }
+    use crate::{queue::DeviceQueue, queue::DriverQueue, Buf, Desc, RingMem, Slot};
     const NUM: u16 = 8;
     let used_event = {
         let l = SplitLayout::new(NUM, 4).unwrap();
@@ -296,14 +292,7 @@ fn split_get_used_leaves_used_event_alone_when_not_asked() {
 fn device_has_avail_and_is_broken() {
     use crate::packed::{PackedDevice, PackedDriver, PackedLayout};
     use crate::split::{Options, SplitDevice, SplitDriver, SplitLayout};
-    use crate::{Buf, Desc, DeviceMemory, Slot};
-    struct NoMap;
-    impl DeviceMemory for NoMap {
-        type Mem = RawMem;
-        fn map(&self, _: u64, _: usize) -> Option<RawMem> {
-            None
-        }
-    }
+    use crate::{Buf, Desc, Slot};
     const NUM: u16 = 4;
     let b = Buf {
         addr: 0x1000,
