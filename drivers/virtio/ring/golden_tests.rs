@@ -1092,12 +1092,11 @@ fn packed_device_event_suppression_bytes() {
         event(off_wrap(3, true), RING_EVENT_FLAGS_DESC)
     );
     assert_eq!(a.read(dev_area, 4), [0x03, 0x80, 0x02, 0x00]);
-    // With an event position published, disabling leaves the device area
-    // alone (as vhost does): the position is behind the driver once passed,
-    // so at most one more notification comes; suppression is only ever an
-    // optimisation, so DESC with a stale position is as valid as DISABLE.
+    // Disabling after an event position was published writes DISABLE (the
+    // position stays): left armed, the driver would notify a device that
+    // is awake once it passed the position.
     dev.disable_notify();
-    assert_eq!(a.read(dev_area, 4), [0x03, 0x80, 0x02, 0x00]);
+    assert_eq!(a.read(dev_area, 4), [0x03, 0x80, 0x01, 0x00]);
     // Lap 2: desc 3 (lap 1), then desc 0 on lap 2 is the next.
     dev.push_used(0, 0, 3);
     drv.get_used().unwrap().unwrap();
@@ -1302,6 +1301,12 @@ fn split_event_idx_and_flags_bytes() {
     assert_eq!(a.read(av, 2), [0, 0], "avail flags");
     dev.disable_notify();
     assert_eq!(a.read(u, 2), [0, 0], "used flags");
+    // Disabling moves the event half the index space ahead (1 + 0x8000),
+    // out of the other side's reach, flags untouched.
+    assert_eq!(a.read(avail_event, 2), [0x01, 0x80], "avail_event disarmed");
+    drv.disable_cb();
+    assert_eq!(a.read(used_event, 2), [0x01, 0x80], "used_event disarmed");
+    assert_eq!(a.read(av, 2), [0, 0], "avail flags");
 
     // Without it: flags 1 to suppress, 0 to enable.
     let a = Arena::new(0x4000);

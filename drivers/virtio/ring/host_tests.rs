@@ -422,3 +422,50 @@ fn split_device_indirect_bounds() {
         }
     );
 }
+
+/// `RawMem`'s bounds: every access inside the region and naturally aligned,
+/// everything else refused (and read as 0 in a release build, where the
+/// `debug_assert!` is off), and `slice`/`as_ptr`/`is_empty` as documented.
+#[test]
+fn raw_mem_bounds_and_slices() {
+    use crate::mem::{in_bounds, RingMem};
+    // Inside, up to the last byte.
+    assert!(in_bounds(16, 0, 8));
+    assert!(in_bounds(16, 8, 8));
+    assert!(in_bounds(16, 14, 2));
+    // Past the end, straddling the end, misaligned, overflowing.
+    assert!(!in_bounds(16, 16, 2));
+    assert!(!in_bounds(16, 12, 8));
+    assert!(!in_bounds(16, 3, 2));
+    assert!(!in_bounds(16, 6, 4));
+    assert!(!in_bounds(usize::MAX, usize::MAX - 1, 2));
+
+    // 32 bytes for the region and 32 more behind it, so that a broken
+    // bounds check writes into this array, not past it.
+    let mut words = [0u64; 8];
+    let base = words.as_mut_ptr().cast::<u8>();
+    // SAFETY: the first 32 bytes of a local array, 8-byte aligned, only
+    // accessed through `m` while it exists.
+    let m = unsafe { RawMem::new(base, 32, 0x1000) };
+    assert_eq!(m.as_ptr(), base);
+    assert!(!m.is_empty());
+    m.store64(24, 0x1122_3344_5566_7788);
+    assert_eq!(m.load16(30), 0x1122);
+    // The whole region is a valid slice; one byte more is not.
+    let all = m.slice(0, 32).expect("whole region");
+    assert_eq!((all.len(), all.dma_addr()), (32, 0x1000));
+    assert!(m.slice(0, 33).is_none());
+    assert!(m.slice(4, 8).is_none(), "misaligned slice");
+    let tail = m.slice(24, 8).expect("tail");
+    assert_eq!(
+        (tail.dma_addr(), tail.load64(0)),
+        (0x1018, 0x1122_3344_5566_7788)
+    );
+    assert!(m.slice(32, 0).expect("empty slice at the end").is_empty());
+    #[cfg(not(debug_assertions))]
+    {
+        tail.store64(8, u64::MAX);
+        assert_eq!(tail.load64(8), 0, "access past the slice is refused");
+        assert_eq!(m.load32(2), 0, "misaligned access is refused");
+    }
+}

@@ -677,17 +677,16 @@ impl<M: RingMem> PackedDevice<M> {
         }
     }
 
-    /// Ask the driver not to notify (best effort). Once an event position
-    /// is published (event index, after [`enable_notify`]) the device area
-    /// is left alone, as vhost does: that position is behind the driver
-    /// once it passed it, so at most one more notification comes, and the
-    /// driver does not have to re-read a line the device just wrote.
+    /// Ask the driver not to notify (while the device is polling).
+    ///
+    /// Also after [`enable_notify`] published an event position: left
+    /// there, it makes the driver notify once more when it passes it,
+    /// which is wasted when the device is awake anyway (e.g.
+    /// `enable_notify` found descriptors). Written only when it changes.
     ///
     /// [`enable_notify`]: Self::enable_notify
     pub fn disable_notify(&mut self) {
-        if self.event_flags != VRING_PACKED_EVENT_FLAG_DESC {
-            self.set_event_flags(VRING_PACKED_EVENT_FLAG_DISABLE);
-        }
+        self.set_event_flags(VRING_PACKED_EVENT_FLAG_DISABLE);
     }
 
     /// Ask for a notification at the next buffer; `true` if buffers are

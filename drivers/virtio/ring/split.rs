@@ -188,6 +188,10 @@ pub struct SplitDriver<M: RingMem, S: DerefMut<Target = [Slot]>> {
     /// Buffers added since the last kick decision.
     num_added: u32,
     last_used: u16,
+    /// `used->idx` as last read: buffers up to it are known used without
+    /// touching the cache line the device keeps writing (as a device
+    /// keeps a shadow of `avail->idx`, e.g. vhost's `avail_idx`).
+    seen_used: u16,
     avail_flags: u16,
     cb_enabled: bool,
     used_len: UsedLen,
@@ -236,6 +240,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
             kicked_idx: 0,
             num_added: 0,
             last_used: 0,
+            seen_used: 0,
             avail_flags: 0,
             cb_enabled: true,
             used_len: UsedLen::default(),
@@ -373,27 +378,33 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
 
     /// Whether a used buffer is waiting.
     pub fn more_used(&self) -> bool {
-        self.mem.load16(self.lay.used_idx()) != self.last_used
+        self.seen_used != self.last_used || self.mem.load16(self.lay.used_idx()) != self.last_used
     }
 
     /// Take the next used buffer: its token and the length the device
     /// wrote. `Ok(None)` when there is none.
     pub fn get_used(&mut self) -> Result<Option<(usize, u32)>> {
         self.broken.check()?;
-        let used_idx = self.mem.load16(self.lay.used_idx());
-        if used_idx == self.last_used {
-            return Ok(None);
+        if self.seen_used == self.last_used {
+            // Everything we saw is taken: look at the device's index.
+            let used_idx = self.mem.load16(self.lay.used_idx());
+            if used_idx == self.last_used {
+                return Ok(None);
+            }
+            let pending = used_idx.wrapping_sub(self.last_used);
+            let in_flight = self.lay.num - self.num_free;
+            if pending > in_flight {
+                return Err(self.broken.fault(Fault::IndexJump {
+                    idx: used_idx,
+                    last: self.last_used,
+                }));
+            }
+            // Read the elements only after seeing the index that publishes
+            // them (this barrier orders every later load, so it covers the
+            // elements up to `used_idx` taken in later calls too).
+            self.mem.rmb();
+            self.seen_used = used_idx;
         }
-        let pending = used_idx.wrapping_sub(self.last_used);
-        let in_flight = self.lay.num - self.num_free;
-        if pending > in_flight {
-            return Err(self.broken.fault(Fault::IndexJump {
-                idx: used_idx,
-                last: self.last_used,
-            }));
-        }
-        // Read the element only after seeing the index that publishes it.
-        self.mem.rmb();
         let e = self.lay.used_ring(self.last_used);
         let id = self.mem.load32(e);
         let len = self.mem.load32(e + 4);
@@ -418,10 +429,10 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         // otherwise read a stale used->idx while the device reads a stale
         // used_event, and the last buffer would never be signalled
         // (loom_tests.rs, `drain_side`). Only when this was the last buffer
-        // we saw: with more pending the caller comes back for them, and a
+        // we saw: with more seen the caller comes back for them, and a
         // used_event behind the device's last signal cannot make it signal
         // anyway, so the store and the barrier would buy nothing.
-        if self.opts.event_idx && self.cb_enabled && pending == 1 {
+        if self.opts.event_idx && self.cb_enabled && self.last_used == self.seen_used {
             self.mem.store16(self.lay.used_event(), self.last_used);
             self.mem.mb();
         }
@@ -448,8 +459,14 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         }
         self.cb_enabled = false;
         if self.opts.event_idx {
-            // Nothing to write: used_event stays behind, so the device
-            // interrupts at most once more.
+            // Move used_event out of the device's reach (Linux writes 0
+            // here, virtqueue_disable_cb_split()). Left where it was, the
+            // device interrupts once more for an event the driver stopped
+            // waiting for; e.g. after enable_cb() found buffers pending.
+            // Half the index space ahead cannot be reached: the device is
+            // at most a queue (<= 32768) ahead of last_used.
+            self.mem
+                .store16(self.lay.used_event(), self.last_used.wrapping_add(0x8000));
         } else {
             self.avail_flags |= VRING_AVAIL_F_NO_INTERRUPT;
             self.mem.store16(self.lay.avail_flags(), self.avail_flags);
@@ -550,9 +567,15 @@ pub struct SplitDevice<M: RingMem> {
     lay: SplitLayout,
     opts: Options,
     last_avail: u16,
+    /// `avail->idx` as last read (vhost's and QEMU's shadow of it): chains
+    /// up to it are taken without reading the driver's index again.
+    seen_avail: u16,
     used_idx: u16,
     /// `used->idx` when we last notified the driver.
     signalled: u16,
+    /// Notifications enabled (`enable_notify` since the last
+    /// `disable_notify`).
+    notify_on: bool,
     broken: BrokenFlag,
 }
 
@@ -568,8 +591,10 @@ impl<M: RingMem> SplitDevice<M> {
             lay,
             opts,
             last_avail: 0,
+            seen_avail: 0,
             used_idx: 0,
             signalled: 0,
+            notify_on: true,
             broken: BrokenFlag::default(),
         })
     }
@@ -581,24 +606,30 @@ impl<M: RingMem> SplitDevice<M> {
 
     /// Whether the driver has made a buffer available that was not taken.
     pub fn has_avail(&self) -> bool {
-        self.mem.load16(self.lay.avail_idx()) != self.last_avail
+        self.seen_avail != self.last_avail
+            || self.mem.load16(self.lay.avail_idx()) != self.last_avail
     }
 
     /// Take the next available chain, writing its descriptors (indirect
     /// tables resolved through `dm`) into `descs`.
     pub fn pop<D: DeviceMemory>(&mut self, dm: &D, descs: &mut [Desc]) -> Result<Option<Chain>> {
         self.broken.check()?;
-        let avail_idx = self.mem.load16(self.lay.avail_idx());
-        if avail_idx == self.last_avail {
-            return Ok(None);
+        if self.seen_avail == self.last_avail {
+            let avail_idx = self.mem.load16(self.lay.avail_idx());
+            if avail_idx == self.last_avail {
+                return Ok(None);
+            }
+            if avail_idx.wrapping_sub(self.last_avail) > self.lay.num {
+                return Err(self.broken.fault(Fault::IndexJump {
+                    idx: avail_idx,
+                    last: self.last_avail,
+                }));
+            }
+            // Entries and descriptors only after the index that publishes
+            // them (for the entries up to it taken in later calls too).
+            self.mem.rmb();
+            self.seen_avail = avail_idx;
         }
-        if avail_idx.wrapping_sub(self.last_avail) > self.lay.num {
-            return Err(self.broken.fault(Fault::IndexJump {
-                idx: avail_idx,
-                last: self.last_avail,
-            }));
-        }
-        self.mem.rmb();
         let head = self.mem.load16(self.lay.avail_ring(self.last_avail));
         if head >= self.lay.num {
             return Err(self.broken.fault(Fault::AvailHeadOutOfRange { head }));
@@ -640,8 +671,24 @@ impl<M: RingMem> SplitDevice<M> {
     }
 
     /// Ask the driver not to notify (while the device is polling).
+    ///
+    /// With event index, `avail_event` is moved out of the driver's reach:
+    /// left where [`enable_notify`] put it, the driver notifies once more
+    /// when it passes it, which is wasted when the device is awake anyway
+    /// (e.g. `enable_notify` found buffers, or the device was woken by
+    /// something else). Half the index space ahead cannot be reached: the
+    /// driver is at most a queue (<= 32768) ahead of the device.
+    ///
+    /// [`enable_notify`]: Self::enable_notify
     pub fn disable_notify(&mut self) {
-        if !self.opts.event_idx {
+        if !self.notify_on {
+            return;
+        }
+        self.notify_on = false;
+        if self.opts.event_idx {
+            self.mem
+                .store16(self.lay.avail_event(), self.last_avail.wrapping_add(0x8000));
+        } else {
             self.mem
                 .store16(self.lay.used_flags(), VRING_USED_F_NO_NOTIFY);
         }
@@ -650,6 +697,7 @@ impl<M: RingMem> SplitDevice<M> {
     /// Ask for a notification at the next buffer. Returns `true` if buffers
     /// are already available (no notification will come for them).
     pub fn enable_notify(&mut self) -> bool {
+        self.notify_on = true;
         if self.opts.event_idx {
             self.mem.store16(self.lay.avail_event(), self.last_avail);
         } else {

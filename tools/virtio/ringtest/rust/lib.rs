@@ -91,9 +91,16 @@ pub extern "C" fn alloc_ring() {
     let dev = fmt::Device::new(m, num, OPTS);
     #[cfg(not(feature = "packed"))]
     let dev = fmt::Device::new(m, num, 4096, OPTS);
+    let mut drv = drv.expect("driver");
+    // Start with callbacks off, where virtio_ring_0_9.c's guest starts: it
+    // writes used_event only in enable_call(), so until the first one it
+    // asks for no call (in the polling modes, never). A driver that polls
+    // (NAPI) likewise runs with callbacks off; left on, get_used() would
+    // publish used_event with a full barrier for a call nobody waits for.
+    drv.disable_cb();
     // SAFETY: no thread is running yet.
     unsafe {
-        *GUEST.0.get() = Some(drv.expect("driver"));
+        *GUEST.0.get() = Some(drv);
         *HOST.0.get() = Some(dev.expect("device"));
     }
 }
