@@ -1,18 +1,35 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# build.sh ARCH: build every module of the tree (Kbuild, against the prepared
-# Debian output tree) and every selftest (static) for one arch, into
-# build/ARCH/. CONFIG_<SYM>=<m|n> in the environment overrides a Kconfig
-# default; CLIPPY=1 runs clippy over the Rust modules.
+# build.sh [--debug] ARCH: build every module of the tree (Kbuild, against
+# the prepared Debian output tree) and every selftest (static) for one arch,
+# into build/ARCH/. CONFIG_<SYM>=<m|n> in the environment overrides a
+# Kconfig default; CLIPPY=1 runs clippy over the Rust modules.
+# --debug: the modules again, against the debug kernel's tree (clang,
+# tools/testing/vm/debug-kernel), into build/ARCH-debug/; the selftests
+# (user space) are the stock build's.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 VRS_STEP=build
-arch=$(vrs_karch "${1:?usage: build.sh ARCH}")
+debug=
+[ "${1:-}" = --debug ] && { debug=1; shift; }
+arch=$(vrs_karch "${1:?usage: build.sh [--debug] ARCH}")
 vrs_load_kernel
-out=$VRS_KDIR/out-$arch
-[ -f "$out/.vrs-stamp" ] || vrs_die "no prepared $arch tree: run 'make setup'"
-bdir=$VRS_TOP/build/$arch
+if [ -n "$debug" ]; then
+	out=$VRS_KDIR/debug-$arch
+	[ -f "$out/.vrs-stamp" ] || vrs_die "no debug kernel for $arch: tools/testing/vm/debug-kernel/build-kernel.sh $arch"
+	bdir=$VRS_TOP/build/$arch-debug
+	# The tree was built with LLVM=1 and no CROSS_COMPILE (clang takes
+	# the target from ARCH); modules must use the same compiler.
+	kmake="LLVM=1"
+	what="debug kernel $(sed -n 's/^VRS_DEBUG_KREL=//p' "$out/kernel.env")"
+else
+	out=$VRS_KDIR/out-$arch
+	[ -f "$out/.vrs-stamp" ] || vrs_die "no prepared $arch tree: run 'make setup'"
+	bdir=$VRS_TOP/build/$arch
+	kmake="CROSS_COMPILE=$(vrs_cross "$arch")"
+	what="Debian $VRS_KREL"
+fi
 mkdir -p "$bdir"
 
 # Kconfig symbols -> CONFIG_X=default, unless set in the environment.
@@ -58,13 +75,18 @@ if [ ! -s "$vb" ] || [ "$hdr" -nt "$vb" ] || [ "$VRS_TOP/drivers/virtio/bindings
 	vrs_chroot "bash -e '$gen/bindgen.sh'" && mv "$vb.tmp" "$vb"
 fi
 
-vrs_log "$arch: modules (Debian $VRS_KREL)"
+vrs_log "$arch: modules ($what)"
 vrs_chroot "make -s -C '$out' M='$VRS_TOP' MO='$bdir/modules' ARCH=$arch \
-	CROSS_COMPILE=$(vrs_cross "$arch") VRS_GEN='$gen' ${CLIPPY:+CLIPPY=1} ${syms[*]} -j\$(nproc) modules"
+	$kmake VRS_GEN='$gen' ${CLIPPY:+CLIPPY=1} ${syms[*]} -j\$(nproc) modules"
 # The list of modules built, for the VM image and the load/unload test.
 # (modules.order, not a directory scan: stale objects of removed modules stay out)
 sed 's|\.o$|.ko|' "$bdir/modules/modules.order" >"$bdir/modules.list"
 
+if [ -n "$debug" ]; then
+	[ -d "$VRS_TOP/build/$arch/selftests" ] || vrs_die "build the stock $arch tree first (build.sh $arch): its selftests are shared"
+	ln -sfn "../$arch/selftests" "$bdir/selftests"
+	exit 0
+fi
 vrs_log "$arch: selftests"
 vrs_chroot "make -s -C '$VRS_TOP/tools/testing/selftests' ARCH=$arch \
 	CROSS_COMPILE=$(vrs_cross "$arch") KSRC='$VRS_KSRC' O='$bdir/selftests' \

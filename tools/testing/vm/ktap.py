@@ -11,7 +11,8 @@ cases themselves. On top of those, each boot contributes three checks of
 the kernel itself:
 
   boot_completed    the guest reached the end of /init (no hang, no panic)
-  kernel_log_clean  no WARNING/BUG/Oops/KASAN/UBSAN/RCU stall/refcount splat
+  kernel_log_clean  no WARNING/BUG/Oops/KASAN/UBSAN/RCU stall/refcount splat,
+                    no lockdep, debugobjects, list-corruption or kmemleak report
   taint_clean       no taint other than out-of-tree (O) and unsigned (E)
 
 A selftest binary fails as a whole (one failed line naming it, with the
@@ -28,7 +29,13 @@ import sys
 
 SPLAT = re.compile(
     r"WARNING:|BUG:|Oops|KASAN|UBSAN|rcu.*stall|refcount_t:|Kernel panic|"
-    r"general protection fault|Unable to handle kernel|Call [Tt]race:")
+    r"general protection fault|Unable to handle kernel|Call [Tt]race:|"
+    # The debug kernel's detectors (lockdep, debugobjects, DEBUG_LIST,
+    # kmemleak), by their own words in case a report comes without the
+    # WARNING:/BUG: header.
+    r"possible recursive locking|inconsistent lock state|suspicious RCU usage|"
+    r"possible circular locking|ODEBUG:|list_(?:add|del) corruption|"
+    r"unreferenced object 0x")
 RESULT = re.compile(r"^(not ok|ok) (\d+)(?: - | )?([^#]*?)\s*(?:#\s*(\S+)(.*))?$")
 PLAN = re.compile(r"^1\.\.(\d+)\s*(?:#\s*(.*))?$")
 BAIL = re.compile(r"^Bail out!\s*(.*)")

@@ -392,6 +392,20 @@ class KtapTest(unittest.TestCase):
         self.assertEqual(["kernel_log_clean", "taint_clean"], [d for d, _ in fails])
         self.assertIn("WARNING: CPU: 0", fails[0][1])
 
+    def test_debug_kernel_reports(self):
+        # The debug kernel's detectors, one report each, also without the
+        # WARNING:/BUG: header line (kmemleak's output has none).
+        for report in ("unreferenced object 0xffff000004c8e400 (size 64):",
+                       "[    5.20] possible recursive locking detected",
+                       "[    5.20] inconsistent lock state",
+                       "[    5.20] suspicious RCU usage.",
+                       "[    5.20] ODEBUG: free active (active state 0) object: 0000 object type: timer_list",
+                       "[    5.20] list_add corruption. prev->next should be next (ffff0000), but was 0000."):
+            lines = console(("area/bin", harness(("a", "ok")), 0))
+            lines.insert(-2, report)
+            fails = self.failures(self.evaluate(lines, ["area/bin"]))
+            self.assertEqual(["kernel_log_clean"], [d for d, _ in fails], report)
+
     def test_setup_error(self):
         lines = console(("area/bin", harness(("a", "ok")), 0))
         lines.insert(2, "VRS-ERROR insmod virtio_mmio_rs failed")

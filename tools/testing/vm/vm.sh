@@ -33,7 +33,15 @@
 #                       (default) declares none, where a skip is legitimate
 #   VM_TIMEOUT          seconds for the whole boot (default 300)
 #   VM_MEM              guest memory in MiB (default 1024)
+#   VM_DEBUG_TIMEOUT_SCALE  VM_TIMEOUT multiplier on the debug kernel (default 4)
 # and may create files in $VM_WORK (this boot's work directory, empty).
+#
+# VM_KERNEL=debug in the environment boots the debug kernel instead
+# (tools/testing/vm/debug-kernel: KASAN, lockdep, kmemleak, ...) with this
+# tree's modules built against it (build/ARCH-debug, 'build.sh --debug')
+# and its own modules for VM_STOCK_MODULES; the tag gets a ".debug" suffix.
+# At the end of the boot kmemleak is scanned and what it reports fails
+# kernel_log_clean.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 VRS_STEP=vm
@@ -52,14 +60,33 @@ deb=$(vrs_debarch "$arch")
 vrs_load_kernel
 
 name=${tag:-$(basename "$(dirname "$conf")")}
-bdir=$VRS_TOP/build/$arch
 pkg=$VRS_KDIR/pkg-$arch
-work=$bdir/vm/$name
+case ${VM_KERNEL:-stock} in
+stock)
+	bdir=$VRS_TOP/build/$arch
+	krel=$VRS_KREL-$deb
+	kmods=$pkg/usr/lib/modules/$krel
+	kernel=$kmods/vmlinuz.unsigned
+	debug=;;
+debug)
+	dk=$VRS_KDIR/debug-$arch
+	[ -f "$dk/kernel.env" ] || vrs_die "no debug kernel for $arch: tools/testing/vm/debug-kernel/build-kernel.sh $arch"
+	# shellcheck source=/dev/null
+	. "$dk/kernel.env"
+	bdir=$VRS_TOP/build/$arch-debug
+	krel=$VRS_DEBUG_KREL
+	kmods=$dk/mods/lib/modules/$krel
+	kernel=$dk/boot-image
+	debug=1
+	name=$name.debug;;
+*) vrs_die "VM_KERNEL: stock or debug, not '$VM_KERNEL'";;
+esac
+work=$VRS_TOP/build/$arch/vm/$name
 root=$work/root
-rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$VRS_KREL-$deb"}
+rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$krel"}
 
 VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
-VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff VM_EXPECT_DEVICES=0
+VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=4
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
 # shellcheck source=/dev/null
@@ -76,6 +103,7 @@ expect_var=VM_EXPECT_DEVICES_$arch
 expect=${!expect_var:-$VM_EXPECT_DEVICES}
 [[ $expect =~ ^[0-9]+$ ]] || vrs_die "VM_EXPECT_DEVICES: a number, not '$expect'"
 [ "$expect" = 0 ] || VM_APPEND="$VM_APPEND vrs.devices=$expect"
+[ -n "$debug" ] && VM_TIMEOUT=$((VM_TIMEOUT * VM_DEBUG_TIMEOUT_SCALE))
 [ -n "$timeout_override" ] && VM_TIMEOUT=$timeout_override
 if [ -n "$VM_ARCHES" ] && ! [[ " $VM_ARCHES " == *" $arch "* ]]; then
 	vrs_log "$arch/$name: not for this arch (VM_ARCHES=$VM_ARCHES)"
@@ -97,27 +125,27 @@ while read -r ko; do
 done <"$bdir/modules.list"
 cp "$bdir/modules.list" "$root/vrs/modules.list"
 
-# stock Debian modules with their dependencies, decompressed for busybox modprobe
-kmods=$pkg/usr/lib/modules/$VRS_KREL-$deb
+# stock modules (Debian's, or the debug kernel's own) with their
+# dependencies, decompressed for busybox modprobe
 declare -A seen=()
 add_mod() {
 	local m=$1 line path deps d
 	line=$(grep -E "(^|/)${m//_/[-_]}\.ko(\.xz|\.zst|\.gz)?:" "$kmods/modules.dep" | head -n1) ||
-		vrs_die "stock module '$m' not found in Debian's linux-modules-$VRS_KREL-$deb"
+		vrs_die "stock module '$m' not found in $kmods"
 	path=${line%%:*}; deps=${line#*:}
 	[ -n "${seen[$path]:-}" ] && return 0
 	seen[$path]=1
 	for d in $deps; do add_mod "$(basename "${d%%.ko*}")"; done
-	mkdir -p "$root/lib/modules/$VRS_KREL-$deb/$(dirname "$path")"
+	mkdir -p "$root/lib/modules/$krel/$(dirname "$path")"
 	case $path in
-	*.xz) xz -dc "$kmods/$path" >"$root/lib/modules/$VRS_KREL-$deb/${path%.xz}";;
-	*.zst) zstd -qdc "$kmods/$path" >"$root/lib/modules/$VRS_KREL-$deb/${path%.zst}";;
-	*) cp "$kmods/$path" "$root/lib/modules/$VRS_KREL-$deb/$path";;
+	*.xz) xz -dc "$kmods/$path" >"$root/lib/modules/$krel/${path%.xz}";;
+	*.zst) zstd -qdc "$kmods/$path" >"$root/lib/modules/$krel/${path%.zst}";;
+	*) cp "$kmods/$path" "$root/lib/modules/$krel/$path";;
 	esac
 }
 for m in $VM_STOCK_MODULES $VM_STOCK_NOLOAD; do add_mod "$m"; done
-cp "$kmods"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$VRS_KREL-$deb/" 2>/dev/null || true
-depmod -b "$root" "$VRS_KREL-$deb" 2>/dev/null || vrs_die "depmod failed for the image"
+cp "$kmods"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$krel/" 2>/dev/null || true
+depmod -b "$root" "$krel" 2>/dev/null || vrs_die "depmod failed for the image"
 
 # selftests
 for t in $VM_TESTS; do
@@ -155,6 +183,9 @@ done
 		echo "echo 'VRS-STEP insmod $1'; insmod /vrs/modules/$ko ${l#"$1"} || echo 'VRS-ERROR insmod $1 failed'"
 	done <<<"$VM_INSMOD"
 	echo "dump_dmesg boot"
+	# Debug kernel: what kmemleak suspects after the boot is not the tests'
+	# (firmware tables, initramfs): mark it seen, report only what is new.
+	[ -n "$debug" ] && echo "echo scan >/sys/kernel/debug/kmemleak; echo clear >/sys/kernel/debug/kmemleak"
 	if [ -n "$shell" ]; then
 		cat <<-'INIT'
 		echo; echo "Modules in /vrs/modules (list: /vrs/modules.list), selftests in /vrs/tests."
@@ -166,6 +197,16 @@ done
 		for t in $VM_TESTS; do
 			echo "echo 'VRS-TEST-BEGIN $t'; cd /tmp; /vrs/tests/$t; rc=\$?; echo \"VRS-TEST-END $t rc=\$rc\"; dump_dmesg $t"
 		done
+	fi
+	# Debug kernel: a forced kmemleak scan at the end; objects younger than
+	# 5 s are never reported, hence the wait. Each leak it prints starts
+	# with "unreferenced object", which fails kernel_log_clean.
+	if [ -n "$debug" ]; then
+		cat <<-'INIT'
+		sleep 6; echo scan >/sys/kernel/debug/kmemleak
+		echo "VRS-KMEMLEAK-BEGIN"; cat /sys/kernel/debug/kmemleak; echo "VRS-KMEMLEAK-END"
+		dump_dmesg end
+		INIT
 	fi
 	cat <<-'INIT'
 	echo "VRS-TAINT $(cat /proc/sys/kernel/tainted)"
@@ -190,7 +231,6 @@ if [ "$arch" = x86_64 ] && [[ ${machine:-pc} == microvm* ]] && [[ " $VM_APPEND "
 	VM_APPEND="$VM_APPEND tsc_early_khz=$khz"
 fi
 
-kernel=$kmods/vmlinuz.unsigned
 [ -f "$kernel" ] || vrs_die "no kernel image $kernel"
 case $arch in
 x86_64) qemu=(qemu-system-x86_64 -M "${machine:-pc}" -cpu max); console=ttyS0;;
