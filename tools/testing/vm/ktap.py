@@ -235,7 +235,7 @@ def report(name, cases, log, splats, out=sys.stdout):
             print(f"not ok {i} {name}:{desc}" + (f" # {detail}" if detail else ""), file=out)
     if f:
         print(f"# {name}: console log: {log}", file=out)
-        for l in splats[:20]:
+        for l in splats[:40]:
             print(f"#   splat: {l}", file=out)
     print(f"# {name}: pass:{p} fail:{f} skip:{s}", file=out)
     return p, f, s

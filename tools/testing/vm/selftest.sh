@@ -9,8 +9,16 @@
 # duplicate or out-of-order numbers, no case run, every case skipped) and
 # a conf that declares devices where none is bound. Prints one KTAP line
 # per check.
+#
+# selftest.sh --debug ARCH: the same for the debug kernel's detectors: one
+# boot of the debug kernel where lib/test_debug_detectors.ko commits one
+# bug per detector (use-after-free, lock-order inversion, sleeping with a
+# spinlock held, list corruption, a leak), and one check per detector that
+# its report is among the reasons the runner gives for failing the run.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
+debug=
+[ "${1:-}" = --debug ] && { debug=1; shift; }
 arch=$(vrs_karch "${1:-x86_64}")
 dir=$VRS_TOP/tools/testing/selftests/vm_runner
 n=0 bad=0
@@ -26,6 +34,23 @@ boot() { # scenario -> sets out, rc
 reported() { # binary, reason (ERE): the binary's own failure line says why
 	echo "$out" | grep -qE "^not ok [0-9]+ [^ ]*:$1 # .*$2"; echo $?
 }
+
+if [ -n "$debug" ]; then
+	echo "KTAP version 1"
+	echo "1..6"
+	out=$(VM_KERNEL=debug "$VRS_TOP/tools/testing/vm/vm-chroot.sh" --tag runner-debug_detectors "$arch" \
+		"$dir/debug_detectors.vmconf" 2>&1); rc=$?
+	echo "$out" | sed 's/^/# /'
+	check "debug_detectors_fail_run" $([ $rc != 0 ]; echo $?)
+	# In the runner's own verdict (its "splat:" lines), not just the console.
+	splat() { echo "$out" | grep -E '^# +splat: ' | grep -qE "$1"; echo $?; }
+	check "kasan_use_after_free_reported" "$(splat 'BUG: KASAN: [a-z-]*use-after-free')"
+	check "lockdep_inversion_reported" "$(splat 'possible circular locking dependency')"
+	check "sleep_in_atomic_reported" "$(splat 'BUG: sleeping function called from invalid context')"
+	check "list_corruption_reported" "$(splat 'list_add corruption')"
+	check "kmemleak_leak_reported" "$(splat 'unreferenced object 0x')"
+	exit $bad
+fi
 
 echo "KTAP version 1"
 echo "1..18"
