@@ -124,6 +124,11 @@ fn need_event<M: RingMem>(mem: &M, ev: usize, num: u16, new: u16, wrap: bool, ad
     if flags != VRING_PACKED_EVENT_FLAG_DESC {
         return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
     }
+    // The other side writes the position, then (wmb) the flags that make
+    // it count: read them in the opposite order, or a DESC just written
+    // could come with the position before it (QEMU's
+    // vring_packed_event_read() has the same smp_rmb()).
+    mem.rmb();
     if added >= u32::from(num) {
         // More than a lap since the last decision: the event is behind us.
         return true;

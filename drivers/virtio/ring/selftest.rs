@@ -263,7 +263,7 @@ pub fn kick_suppression<E: TestEnv>(env: &mut E, fmt: Format, event_idx: bool) -
     dev.disable_notify();
     add_n::<E>(&mut drv, 1, 1, 0).map_err(|_| "add")?;
     if event_idx {
-        // avail_event still names buffer 0: already passed, no kick.
+        // disable_notify moved avail_event away: no kick.
         check!(!drv.kick_prepare(), "kick despite avail_event passed");
     } else {
         check!(!drv.kick_prepare(), "kick despite NO_NOTIFY");
@@ -363,6 +363,102 @@ fn expect_fault<E: TestEnv>(drv: &mut Drv<'_, E>, f: Fault) -> CaseResult {
     check!(
         add_n::<E>(drv, 9, 1, 0) == Err(Error::Broken),
         "broken queue accepted a buffer"
+    );
+    Ok(())
+}
+
+/// With event index, a side that disables takes its event back: the
+/// device is not kicked after `disable_notify` (it is awake) although its
+/// last `enable_notify` asked for the next buffer, and the driver is not
+/// interrupted after `disable_cb` although its last `enable_cb` did; each
+/// enable arms the event again.
+pub fn notify_disarm<E: TestEnv>(env: &mut E, fmt: Format) -> CaseResult {
+    let mut slots = [Slot::default(); N as usize];
+    let (mut drv, mut dev, _) = pair(env, fmt, N, true, false, &mut slots)?;
+    check!(!dev.enable_notify(), "device sees work that is not there");
+    add_n::<E>(&mut drv, 0, 1, 0).map_err(|_| "add")?;
+    dev.disable_notify();
+    check!(
+        !drv.kick_prepare(),
+        "kick after disable_notify: the event was left armed"
+    );
+    serve(env, &mut dev, 0, 1, 0, 0)?;
+    check!(drv.get_used() == Ok(Some((0, 0))), "get 0");
+    check!(!dev.enable_notify(), "device sees work that is not there");
+    add_n::<E>(&mut drv, 1, 1, 0).map_err(|_| "add")?;
+    check!(
+        drv.kick_prepare(),
+        "enable_notify did not arm the event again"
+    );
+    check!(drv.enable_cb(), "enable_cb saw phantom buffers");
+    serve(env, &mut dev, 1, 1, 0, 0)?;
+    drv.disable_cb();
+    check!(
+        !dev.should_notify(),
+        "interrupt after disable_cb: the event was left armed"
+    );
+    check!(!drv.enable_cb(), "enable_cb lost a pending buffer");
+    check!(drv.get_used() == Ok(Some((1, 0))), "get 1");
+    add_n::<E>(&mut drv, 2, 1, 0).map_err(|_| "add")?;
+    serve(env, &mut dev, 2, 1, 0, 0)?;
+    check!(dev.should_notify(), "enable_cb did not arm the event again");
+    Ok(())
+}
+
+/// Split driver: the used elements up to the `used->idx` it last read are
+/// taken without reading the index again, and the index is checked when
+/// it is read again: a device that moves it backwards is caught then.
+pub fn split_used_shadow<E: TestEnv>(env: &mut E) -> CaseResult {
+    let mut slots = [Slot::default(); N as usize];
+    let (mut drv, mut dev, m) = pair(env, Format::Split, N, false, false, &mut slots)?;
+    let lay = SplitLayout::new(N, 4).map_err(|_| "layout")?;
+    for t in 0..3 {
+        add_n::<E>(&mut drv, t, 0, 1).map_err(|_| "add")?;
+    }
+    serve(env, &mut dev, 0, 0, 1, 1)?;
+    serve(env, &mut dev, 1, 0, 1, 1)?;
+    check!(drv.get_used() == Ok(Some((0, 1))), "get 0");
+    // used->idx was 2 when read; the device now rewinds it to 1.
+    m.store16(lay.used + 2, 1);
+    check!(drv.more_used(), "more_used ignored what was already seen");
+    check!(
+        drv.get_used() == Ok(Some((1, 1))),
+        "a seen element was not taken"
+    );
+    expect_fault::<E>(&mut drv, Fault::IndexJump { idx: 1, last: 2 })
+}
+
+/// Split device: the same for `avail->idx` (vhost's shadow `avail_idx`):
+/// chains up to the index it last read are taken without reading it again,
+/// and a driver that moves it backwards is caught when it is read again.
+pub fn split_avail_shadow<E: TestEnv>(env: &mut E) -> CaseResult {
+    let mut slots = [Slot::default(); N as usize];
+    let (mut drv, mut dev, m) = pair(env, Format::Split, N, false, false, &mut slots)?;
+    let lay = SplitLayout::new(N, 4).map_err(|_| "layout")?;
+    for t in 0..3 {
+        add_n::<E>(&mut drv, t, 1, 0).map_err(|_| "add")?;
+    }
+    serve(env, &mut dev, 0, 1, 0, 0)?;
+    // avail->idx was 3 when read; the driver now rewinds it to 1.
+    m.store16(lay.avail + 2, 1);
+    let seen = match &dev {
+        AnyDevice::Split(d) => d.has_avail(),
+        AnyDevice::Packed(_) => false,
+    };
+    check!(seen, "has_avail ignored what was already seen");
+    serve(env, &mut dev, 1, 1, 0, 0)?;
+    serve(env, &mut dev, 2, 1, 0, 0)?;
+    let mut descs = [Desc::default(); 4];
+    check!(
+        matches!(
+            dev.pop_desc(&EnvMap(env), &mut descs),
+            Err(Error::Fault(Fault::IndexJump { idx: 1, last: 3 }))
+        ),
+        "the index read again was not checked"
+    );
+    check!(
+        matches!(dev.pop_desc(&EnvMap(env), &mut descs), Err(Error::Broken)),
+        "queue not marked broken"
     );
     Ok(())
 }
@@ -829,7 +925,10 @@ pub fn run_all<E: TestEnv>(
             name!("hostile_avail_indirect_too_long"),
             hostile_avail(env, fmt, HostileDriver::IndirectTooLong)
         );
+        case!(name!("notify_disarm"), notify_disarm(env, fmt));
     }
+    case!("split_used_shadow", split_used_shadow(env));
+    case!("split_avail_shadow", split_avail_shadow(env));
     case!(
         "split_direct_then_indirect",
         split_direct_then_indirect(env)
@@ -838,4 +937,4 @@ pub fn run_all<E: TestEnv>(
 }
 
 /// Number of cases [`run_all`] reports (for the KTAP plan).
-pub const NUM_CASES: usize = 2 * 23 + 2;
+pub const NUM_CASES: usize = 2 * 24 + 4;

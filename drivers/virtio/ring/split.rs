@@ -459,12 +459,16 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         }
         self.cb_enabled = false;
         if self.opts.event_idx {
-            // Move used_event out of the device's reach (Linux writes 0
+            // Move used_event out of the device's way (Linux writes 0
             // here, virtqueue_disable_cb_split()). Left where it was, the
             // device interrupts once more for an event the driver stopped
             // waiting for; e.g. after enable_cb() found buffers pending.
-            // Half the index space ahead cannot be reached: the device is
-            // at most a queue (<= 32768) ahead of last_used.
+            // Half the index space ahead: the device is at most a queue
+            // (<= 32768) ahead of last_used, so it cannot pass that until
+            // the driver has taken 0x8001 - num more buffers with
+            // callbacks off; after that at most one spurious interrupt
+            // per 2^16 buffers (suppression is only an optimisation).
+            // Every enable writes a real position again before it looks.
             self.mem
                 .store16(self.lay.used_event(), self.last_used.wrapping_add(0x8000));
         } else {
@@ -672,12 +676,15 @@ impl<M: RingMem> SplitDevice<M> {
 
     /// Ask the driver not to notify (while the device is polling).
     ///
-    /// With event index, `avail_event` is moved out of the driver's reach:
+    /// With event index, `avail_event` is moved out of the driver's way:
     /// left where [`enable_notify`] put it, the driver notifies once more
     /// when it passes it, which is wasted when the device is awake anyway
     /// (e.g. `enable_notify` found buffers, or the device was woken by
-    /// something else). Half the index space ahead cannot be reached: the
-    /// driver is at most a queue (<= 32768) ahead of the device.
+    /// something else). It goes half the index space ahead: the driver is
+    /// at most a queue (<= 32768) ahead of the device, so it cannot pass
+    /// it before the device has taken 0x8001 - num more chains; after that
+    /// at most one spurious notification per 2^16 chains. Every
+    /// [`enable_notify`] writes a real position again before it looks.
     ///
     /// [`enable_notify`]: Self::enable_notify
     pub fn disable_notify(&mut self) {
