@@ -58,6 +58,10 @@ if [ -s "$missed" ]; then
 		-- loom_ >"$out/loom.log" 2>&1 || true
 	echo "== loom on the survivors: $(grep -c . "$out/loom/mutants.out/caught.txt" 2>/dev/null || echo 0) caught," \
 		"$(grep -c . "$out/loom/mutants.out/missed.txt" 2>/dev/null || echo 0) missed"
+	# --re also brought in same-named mutants the host tests caught: the
+	# survivors are the host's missed ones that loom missed too.
 	echo "== surviving both:"
-	sed 's/^/  /' "$out/loom/mutants.out/missed.txt" 2>/dev/null || true
+	strip() { sed -e 's/^[^:]*:[0-9]*:[0-9]*: //' "$1" 2>/dev/null | sort -u; }
+	comm -12 <(strip "$missed") <(strip "$out/loom/mutants.out/missed.txt") >"$out/surviving.txt"
+	grep -F -f "$out/surviving.txt" "$missed" | sed 's/^/  /' || true
 fi
