@@ -35,7 +35,9 @@ SPLAT = re.compile(
     # WARNING:/BUG: header.
     r"possible recursive locking|inconsistent lock state|suspicious RCU usage|"
     r"possible circular locking|ODEBUG:|list_(?:add|del) corruption|"
-    r"unreferenced object 0x")
+    r"unreferenced object 0x|"
+    # kmemleak gave up: from then on it checked nothing.
+    r"kmemleak: Memory pool empty|kmemleak: .*leak detector disabled")
 RESULT = re.compile(r"^(not ok|ok) (\d+)(?: - | )?([^#]*?)\s*(?:#\s*(\S+)(.*))?$")
 PLAN = re.compile(r"^1\.\.(\d+)\s*(?:#\s*(.*))?$")
 BAIL = re.compile(r"^Bail out!\s*(.*)")

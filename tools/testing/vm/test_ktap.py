@@ -400,7 +400,9 @@ class KtapTest(unittest.TestCase):
                        "[    5.20] inconsistent lock state",
                        "[    5.20] suspicious RCU usage.",
                        "[    5.20] ODEBUG: free active (active state 0) object: 0000 object type: timer_list",
-                       "[    5.20] list_add corruption. prev->next should be next (ffff0000), but was 0000."):
+                       "[    5.20] list_add corruption. prev->next should be next (ffff0000), but was 0000.",
+                       "[    5.20] kmemleak: Memory pool empty, consider increasing CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE",
+                       "[    5.20] kmemleak: Kernel memory leak detector disabled"):
             lines = console(("area/bin", harness(("a", "ok")), 0))
             lines.insert(-2, report)
             fails = self.failures(self.evaluate(lines, ["area/bin"]))

@@ -103,7 +103,8 @@ expect_var=VM_EXPECT_DEVICES_$arch
 expect=${!expect_var:-$VM_EXPECT_DEVICES}
 [[ $expect =~ ^[0-9]+$ ]] || vrs_die "VM_EXPECT_DEVICES: a number, not '$expect'"
 [ "$expect" = 0 ] || VM_APPEND="$VM_APPEND vrs.devices=$expect"
-[ -n "$debug" ] && VM_TIMEOUT=$((VM_TIMEOUT * VM_DEBUG_TIMEOUT_SCALE))
+# KASAN reports every bug, not only its first (mm/kasan/report.c).
+[ -n "$debug" ] && { VM_TIMEOUT=$((VM_TIMEOUT * VM_DEBUG_TIMEOUT_SCALE)); VM_APPEND="$VM_APPEND kasan_multi_shot"; }
 [ -n "$timeout_override" ] && VM_TIMEOUT=$timeout_override
 if [ -n "$VM_ARCHES" ] && ! [[ " $VM_ARCHES " == *" $arch "* ]]; then
 	vrs_log "$arch/$name: not for this arch (VM_ARCHES=$VM_ARCHES)"
