@@ -20,8 +20,7 @@
 use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use kernel::{
     dma::Coherent,
-    dma::DmaMask,
-    faux, impl_has_work, new_work,
+    impl_has_work, new_work,
     prelude::*,
     sync::Arc,
     time::{delay::fsleep, Delta, Instant, Monotonic},
@@ -31,18 +30,25 @@ use kernel::{
 #[path = "../drivers/virtio/ring/vring.rs"]
 pub mod vring;
 
+#[path = "../drivers/virtio/ring/selftest.rs"]
+pub mod selftest;
+
 #[path = "../drivers/virtio/bindings/dma_ring.rs"]
 pub mod dma_ring;
+
+#[path = "vring_test_env.rs"]
+pub mod test_env;
 
 #[path = "../drivers/virtio/bindings/wq.rs"]
 pub mod wq;
 
 use dma_ring::DmaRing;
+use selftest::{run_all, NUM_CASES};
+use test_env::{KernelEnv, TestDevice};
 use vring::packed::{PackedDevice, PackedDriver, PackedLayout};
 use vring::queue::{AnyDevice, AnyDriver, DeviceQueue, DriverQueue};
-use vring::selftest::{run_all, TestEnv, NUM_CASES};
 use vring::split::{Options, SplitDevice, SplitDriver, SplitLayout};
-use vring::{Buf, Desc, DeviceMemory, RingMem, Slot};
+use vring::{Buf, Desc, DeviceMemory, Slot};
 
 module! {
     type: TestVring,
@@ -345,52 +351,12 @@ fn stress(
     Ok(counts)
 }
 
-/// Bytes of DMA-coherent memory the cases carve their rings from.
-const ARENA: usize = 64 * 1024;
-
-struct KernelEnv<'a> {
-    whole: DmaRing<'a>,
-    used: usize,
-}
-
-impl<'a> TestEnv for KernelEnv<'a> {
-    type M = DmaRing<'a>;
-
-    fn alloc(&mut self, size: usize) -> Option<DmaRing<'a>> {
-        let off = self.used.checked_add(15)? & !15;
-        let m = self.whole.slice(off, size)?;
-        self.used = off + size;
-        Some(m)
-    }
-
-    fn map(&self, addr: u64, len: usize) -> Option<DmaRing<'a>> {
-        let off = usize::try_from(addr.checked_sub(self.whole.dma_addr())?).ok()?;
-        self.whole.slice(off, len)
-    }
-
-    fn reset(&mut self) {
-        for off in (0..self.whole.len()).step_by(8) {
-            self.whole.store64(off, 0);
-        }
-        self.used = 0;
-    }
-}
-
 struct TestVring;
 
 impl kernel::Module for TestVring {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let reg = faux::Registration::new(c"test_vring", None)?;
-        let fdev: &faux::Device<kernel::device::Bound> = reg.as_ref();
-        let dev: &kernel::device::Device<kernel::device::Bound> = fdev.as_ref();
-        // SAFETY: the faux device was created just above and is ours alone;
-        // no DMA memory exists for it yet.
-        unsafe { dma_ring::set_coherent_mask_new_device(dev, DmaMask::new::<64>())? };
-        let arena = Coherent::<u64>::zeroed_slice(dev, ARENA / 8, GFP_KERNEL)?;
-        let mut env = KernelEnv {
-            whole: DmaRing::new(&arena),
-            used: 0,
-        };
+        let tdev = TestDevice::new(c"test_vring")?;
+        let mut env = KernelEnv::new(&tdev.arena);
         let stress_total = module_parameters::stress_buffers.value();
         let nstress = if stress_total > 0 { STRESS.len() } else { 0 };
         pr_info!("KTAP version 1\n");
@@ -410,10 +376,9 @@ impl kernel::Module for TestVring {
                 }
             },
         );
-        drop(arena);
         for &(name, packed, event_idx) in STRESS.iter().take(nstress) {
             n += 1;
-            match stress(dev, packed, event_idx, stress_total) {
+            match stress(tdev.dev(), packed, event_idx, stress_total) {
                 Ok((kicks, irqs)) => {
                     pr_info!(
                         "# {}: {} buffers, {} kicks, {} interrupts\n",
@@ -431,7 +396,7 @@ impl kernel::Module for TestVring {
             }
         }
         pr_info!("# vring: pass:{} fail:{}\n", n - failed, failed);
-        drop(reg);
+        drop(tdev);
         if failed > 0 || n != NUM_CASES + nstress {
             return Err(EINVAL);
         }

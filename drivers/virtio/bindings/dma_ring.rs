@@ -10,6 +10,7 @@ use core::marker::PhantomData;
 use kernel::{
     device::{Bound, Device},
     dma::{Coherent, DmaMask},
+    faux,
     prelude::*,
     sync::barrier::{dma_mb, mb, Full, Read, Write},
 };
@@ -108,4 +109,17 @@ pub unsafe fn set_coherent_mask_new_device(dev: &Device<Bound>, mask: DmaMask) -
         )
     };
     kernel::error::to_result(r)
+}
+
+/// A new faux device (`/sys/devices/faux/<name>`) that can own
+/// DMA-coherent memory: 64-bit coherent mask, set before anyone else sees
+/// the device. For the self-tests, which have no bus device to allocate
+/// rings for. The device goes away when the registration is dropped.
+pub fn new_dma_faux_device(name: &CStr) -> Result<faux::Registration> {
+    let reg = faux::Registration::new(name, None)?;
+    let fdev: &faux::Device<Bound> = reg.as_ref();
+    // SAFETY: the device was created just above and has not been handed to
+    // anyone: no DMA memory exists for it and nothing else can make any.
+    unsafe { set_coherent_mask_new_device(fdev.as_ref(), DmaMask::new::<64>())? };
+    Ok(reg)
 }

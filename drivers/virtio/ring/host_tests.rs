@@ -93,6 +93,50 @@ fn case_count_matches_plan() {
     assert_eq!(n, selftest::NUM_CASES);
 }
 
+/// `lib/vring_kunit.rs` (the KUnit suite, built only against kernels with
+/// KUnit) has one case per case of `run_all`, each running the case of its
+/// own name, and nothing else.
+#[test]
+fn kunit_suite_lists_every_case() {
+    use std::string::{String, ToString};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../lib/vring_kunit.rs");
+    let src = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        // tools/testing/mutants/mutants.sh: cargo-mutants builds a copy of
+        // this crate alone; the list is not what it tests.
+        Err(_) if std::env::var_os("VRS_MUTANTS").is_some() => return,
+        Err(e) => panic!("{path}: {e}"),
+    };
+    let lines: Vec<&str> = src.lines().map(str::trim).collect();
+    let mut listed: Vec<String> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if *l != "#[test]" {
+            continue;
+        }
+        let name = lines[i + 1]
+            .strip_prefix("fn ")
+            .and_then(|r| r.strip_suffix("() -> CaseResult {"))
+            .expect("a KUnit case is `fn NAME() -> CaseResult {`");
+        assert_eq!(lines[i + 2], std::format!("case(\"{name}\")"));
+        listed.push(name.to_string());
+    }
+    let all = core::cell::RefCell::new(Vec::new());
+    let mut env = HostEnv::new(1 << 16);
+    selftest::run_all(
+        &mut env,
+        |n| {
+            all.borrow_mut().push(n.to_string());
+            false
+        },
+        |_, _| {},
+    );
+    let mut all = all.into_inner();
+    assert_eq!(all.len(), selftest::NUM_CASES);
+    all.sort();
+    listed.sort();
+    assert_eq!(listed, all);
+}
+
 macro_rules! cases {
     ($($name:ident)*) => {$(
         #[test]
@@ -124,6 +168,9 @@ cases! {
     split_hostile_avail_next_out_of_range split_hostile_avail_loop
     split_hostile_avail_nested_indirect split_hostile_avail_unmapped_indirect
     split_notify_disarm packed_notify_disarm split_used_shadow split_avail_shadow
+    split_hostile_avail_indirect_with_next packed_hostile_avail_indirect_with_next
+    packed_hostile_avail_indirect_in_chain
+    split_hostile_avail_indirect_bad_len packed_hostile_avail_indirect_bad_len split_short_descs packed_short_descs
     sizes
 }
 

@@ -15,6 +15,11 @@ pub mod vring;
 
 pub use vring::*;
 
+/// The shared test cases (not part of `vring`; see the file's docs).
+#[cfg(test)]
+#[path = "selftest.rs"]
+pub(crate) mod selftest;
+
 #[cfg(test)]
 #[path = "host_tests.rs"]
 mod host_tests;

@@ -61,6 +61,8 @@ pub trait DeviceQueue {
     fn disable_notify(&mut self);
     /// Ask for notifications; `true` if buffers are already available.
     fn enable_notify(&mut self) -> bool;
+    /// Whether the driver misbehaved and the queue is stopped.
+    fn is_broken(&self) -> bool;
 }
 
 macro_rules! forward_driver {
@@ -128,6 +130,9 @@ impl<M: RingMem> DeviceQueue for SplitDevice<M> {
     fn enable_notify(&mut self) -> bool {
         SplitDevice::enable_notify(self)
     }
+    fn is_broken(&self) -> bool {
+        SplitDevice::is_broken(self)
+    }
 }
 
 impl<M: RingMem> DeviceQueue for PackedDevice<M> {
@@ -149,6 +154,9 @@ impl<M: RingMem> DeviceQueue for PackedDevice<M> {
     }
     fn enable_notify(&mut self) -> bool {
         PackedDevice::enable_notify(self)
+    }
+    fn is_broken(&self) -> bool {
+        PackedDevice::is_broken(self)
     }
 }
 
@@ -245,6 +253,12 @@ impl<M: RingMem> DeviceQueue for AnyDevice<M> {
         match self {
             AnyDevice::Split(q) => DeviceQueue::enable_notify(q),
             AnyDevice::Packed(q) => DeviceQueue::enable_notify(q),
+        }
+    }
+    fn is_broken(&self) -> bool {
+        match self {
+            AnyDevice::Split(q) => q.is_broken(),
+            AnyDevice::Packed(q) => q.is_broken(),
         }
     }
 }

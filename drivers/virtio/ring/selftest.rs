@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Test cases of the ring core that run both on the host (`cargo test`)
-//! and in the kernel (the `test_vring` module, on DMA-coherent memory with
-//! the kernel's barriers). They need no allocator: the environment hands
-//! out ring memory, and per-case bookkeeping lives on the stack.
+//! and in the kernel (the `test_vring` module on every kernel, the
+//! `vring_kunit` KUnit suite on kernels with KUnit; both on DMA-coherent
+//! memory with the kernel's barriers). They need no allocator: the
+//! environment hands out ring memory, and per-case bookkeeping lives on
+//! the stack.
+//!
+//! This file is not part of the `vring` module: a crate that runs the cases
+//! declares it next to `vring` (`#[path] mod selftest;` at the crate root,
+//! which must also hold `mod vring`), so the production modules that use
+//! the ring carry no test code.
 
-use super::{
+use crate::vring::{
     packed::{PackedDevice, PackedDriver, PackedLayout},
     queue::{AnyDevice, AnyDriver, DeviceQueue, DriverQueue, Popped},
     split::{Indirect, Options, SplitDevice, SplitDriver, SplitLayout},
@@ -582,6 +589,44 @@ pub fn chain_longer_than_queue<E: TestEnv>(env: &mut E, fmt: Format) -> CaseResu
     Ok(())
 }
 
+/// A chain longer than the device's scratch array is refused with
+/// `ChainTooLong`, which is the caller's problem, not the driver's: the
+/// queue is not broken and the chain is still there for a large enough
+/// array. Direct and indirect chains; an array of exactly the chain's
+/// length is enough.
+pub fn short_descs<E: TestEnv>(env: &mut E, fmt: Format) -> CaseResult {
+    for (token, indirect) in [(0usize, false), (1, true)] {
+        env.reset();
+        let mut slots = [Slot::default(); N as usize];
+        let (mut drv, mut dev, _) = pair(env, fmt, N, false, indirect, &mut slots)?;
+        add_n::<E>(&mut drv, token, 2, 2).map_err(|_| "add failed")?;
+        let used = if indirect { 1 } else { 4 };
+        check!(drv.num_free() == N - used, "unexpected descriptor use");
+        let mut descs = [Desc::default(); 4];
+        for _ in 0..2 {
+            check!(
+                dev.pop_desc(&EnvMap(env), &mut descs[..3]) == Err(Error::ChainTooLong),
+                "a chain longer than the array was not refused"
+            );
+            check!(!dev.is_broken(), "a short array broke the queue");
+        }
+        let p = dev
+            .pop_desc(&EnvMap(env), &mut descs)
+            .map_err(|_| "an array as long as the chain was refused")?
+            .ok_or("the chain was gone after the refusal")?;
+        check!(p.count == 4, "wrong segment count");
+        for (k, d) in descs.iter().enumerate() {
+            check!(d.addr == seg(token, k, 0).addr, "wrong segment address");
+        }
+        dev.push(&p, in_len(2, 2));
+        check!(
+            drv.get_used() == Ok(Some((token, in_len(2, 2)))),
+            "the chain did not come back after the refusal"
+        );
+    }
+    Ok(())
+}
+
 /// How the driver misbehaves in [`hostile_avail`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostileDriver {
@@ -595,6 +640,16 @@ pub enum HostileDriver {
     UnmappedIndirect,
     /// An indirect table with more entries than the queue.
     IndirectTooLong,
+    /// An indirect table whose length is not a whole number of
+    /// descriptors.
+    IndirectBadLen,
+    /// An indirect descriptor that also says `NEXT` (2.7.5.3.1, 2.8.19:
+    /// the driver must not set both).
+    IndirectWithNext,
+    /// Packed only: an indirect descriptor after a direct one in the same
+    /// chain (a packed indirect descriptor is its buffer's only one; the
+    /// split ring accepts it as the chain's tail, as vhost does).
+    IndirectInChain,
 }
 
 /// The device side (our ivshmem peers, the tests) survives a hostile
@@ -648,6 +703,25 @@ pub fn hostile_avail<E: TestEnv>(env: &mut E, fmt: Format, how: HostileDriver) -
             );
             Fault::BadIndirect
         }
+        HostileDriver::IndirectBadLen => {
+            wd(&tbl, 0, 0x1000, 8, 0, 0);
+            wd(&m, 0, tbl.dma_addr(), 24, VRING_DESC_F_INDIRECT, 0);
+            Fault::BadIndirect
+        }
+        HostileDriver::IndirectWithNext => {
+            wd(&tbl, 0, 0x1000, 8, 0, 0);
+            wd(
+                &m,
+                0,
+                tbl.dma_addr(),
+                16,
+                VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT,
+                1,
+            );
+            wd(&m, 1, 0x2000, 8, 0, 0);
+            Fault::BadIndirect
+        }
+        HostileDriver::IndirectInChain => return Err("not a split ring case"),
     };
     m.store16(lay.avail + 4, 0);
     m.store16(lay.avail + 2, 1);
@@ -710,6 +784,24 @@ fn hostile_avail_packed<E: TestEnv>(env: &mut E, how: HostileDriver) -> CaseResu
         HostileDriver::IndirectTooLong => {
             let len = (u32::from(N) + 1) * 16;
             wd(&m, 0, tbl.dma_addr(), len, 0, AVAIL | VRING_DESC_F_INDIRECT);
+            Fault::BadIndirect
+        }
+        HostileDriver::IndirectBadLen => {
+            wd(&tbl, 0, 0x1000, 8, 0, 0);
+            wd(&m, 0, tbl.dma_addr(), 24, 0, AVAIL | VRING_DESC_F_INDIRECT);
+            Fault::BadIndirect
+        }
+        HostileDriver::IndirectWithNext => {
+            wd(&tbl, 0, 0x1000, 8, 0, 0);
+            let f = AVAIL | VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT;
+            wd(&m, 0, tbl.dma_addr(), 16, 0, f);
+            wd(&m, 1, 0x2000, 8, 0, AVAIL);
+            Fault::BadIndirect
+        }
+        HostileDriver::IndirectInChain => {
+            wd(&tbl, 0, 0x1000, 8, 0, 0);
+            wd(&m, 0, 0x2000, 8, 0, AVAIL | VRING_DESC_F_NEXT);
+            wd(&m, 1, tbl.dma_addr(), 16, 0, AVAIL | VRING_DESC_F_INDIRECT);
             Fault::BadIndirect
         }
     };
@@ -925,8 +1017,21 @@ pub fn run_all<E: TestEnv>(
             name!("hostile_avail_indirect_too_long"),
             hostile_avail(env, fmt, HostileDriver::IndirectTooLong)
         );
+        case!(
+            name!("hostile_avail_indirect_bad_len"),
+            hostile_avail(env, fmt, HostileDriver::IndirectBadLen)
+        );
+        case!(name!("short_descs"), short_descs(env, fmt));
+        case!(
+            name!("hostile_avail_indirect_with_next"),
+            hostile_avail(env, fmt, HostileDriver::IndirectWithNext)
+        );
         case!(name!("notify_disarm"), notify_disarm(env, fmt));
     }
+    case!(
+        "packed_hostile_avail_indirect_in_chain",
+        hostile_avail(env, Packed, HostileDriver::IndirectInChain)
+    );
     case!("split_used_shadow", split_used_shadow(env));
     case!("split_avail_shadow", split_avail_shadow(env));
     case!(
@@ -937,4 +1042,4 @@ pub fn run_all<E: TestEnv>(
 }
 
 /// Number of cases [`run_all`] reports (for the KTAP plan).
-pub const NUM_CASES: usize = 2 * 24 + 4;
+pub const NUM_CASES: usize = 2 * 27 + 5;

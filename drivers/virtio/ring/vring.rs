@@ -24,8 +24,6 @@ pub mod mem;
 pub mod packed;
 #[path = "queue.rs"]
 pub mod queue;
-#[path = "selftest.rs"]
-pub mod selftest;
 #[path = "split.rs"]
 pub mod split;
 

@@ -37,6 +37,9 @@ while [ $# -gt 0 ]; do
 done
 [ ${#loomfiles[@]} -gt 0 ] || loomfiles=("${files[@]}")
 cd "$ring"
+# The copy cargo-mutants builds holds this crate only: the host test that
+# reads lib/vring_kunit.rs then has nothing to read (host_tests.rs).
+export VRS_MUTANTS=1
 # Pass 1: the host tests.
 # The build step builds the test binaries too (--tests; no doctests: the
 # crate has none and compiling them would dominate every mutant), so a
@@ -56,6 +59,11 @@ if [ -s "$missed" ]; then
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo mutants --no-shuffle -j 1 \
 		--timeout 300 -C --release -C --tests -o "$out/loom" --re "$re" "${loomfiles[@]}" \
 		-- loom_ >"$out/loom.log" 2>&1 || true
+	if [ ! -f "$out/loom/mutants.out/outcomes.json" ] || grep -q 'failed in an unmutated tree' "$out/loom.log"; then
+		tail -n 20 "$out/loom.log"
+		echo "== loom pass failed (the unmutated tree did not build or pass under loom): see $out/loom.log"
+		exit 1
+	fi
 	echo "== loom on the survivors: $(grep -c . "$out/loom/mutants.out/caught.txt" 2>/dev/null || true) caught," \
 		"$(grep -c . "$out/loom/mutants.out/missed.txt" 2>/dev/null || true) missed"
 	# --re also brought in same-named mutants the host tests caught: the

@@ -32,12 +32,19 @@ else
 fi
 mkdir -p "$bdir"
 
-# Kconfig symbols -> CONFIG_X=default, unless set in the environment.
+# Kconfig symbols -> CONFIG_X=default, unless set in the environment; "n"
+# when a "depends on SYM" (one plain symbol) is not set in the kernel's
+# .config (VRING_KUNIT_TEST needs KUNIT: the debug kernel only).
 syms=()
-while read -r sym def; do
+while read -r sym def dep; do
 	val=${!sym:-$def}
+	if [ "$dep" != - ] && ! grep -qE "^CONFIG_$dep=[ym]\$" "$out/.config"; then
+		val=n
+	fi
 	syms+=("$sym=$val")
-done < <(awk '/^config /{s="CONFIG_"$2} /^[ \t]+default /{if(s){print s, $2; s=""}}' "$VRS_TOP/Kconfig")
+done < <(awk '/^config /{s="CONFIG_"$2; d="-"}
+	/^[ \t]+depends on [A-Z0-9_]+[ \t]*$/{d=$3}
+	/^[ \t]+default /{if(s){print s, $2, d; s=""}}' "$VRS_TOP/Kconfig")
 
 # Rust bindings for the kernel's virtio API (not among the kernel crate's
 # bindings): bindgen with the exact options and clang flags the kernel's own

@@ -3,8 +3,10 @@
 #
 # make check: host tests (every cargo workspace of the tree, and ktap.py's
 # unit test), then for each arch the module/selftest build and one VM boot
-# per selftest area (tools/testing/selftests/*/vm.conf), then the runner's
-# own self-test.
+# per selftest area (tools/testing/selftests/*/vm.conf), then the debug
+# lane (the ring and transport areas again, on the debug kernel of each arch
+# in VRS_DEBUG_ARCHES, default arm64), then the runner's own self-test
+# (with the debug kernel's detectors).
 # Ends with one line "N passed, N failed, N skipped"; exits non-zero on any
 # failure or when nothing ran.
 set -uo pipefail
@@ -123,6 +125,37 @@ if [ -z "$host_only" ]; then
 			phase "$arch vm $area" SECONDS-t
 		done
 	done
+	# The debug lane: the modules built against the debug kernel
+	# (tools/testing/vm/debug-kernel), the ring and transport areas booted
+	# on it (KASAN, lockdep, kmemleak, ...; the vring area adds the KUnit
+	# suite). Only for arches checked above: the selftests are theirs.
+	debug_arches=
+	for arch in ${VRS_DEBUG_ARCHES-arm64}; do
+		case " $arches " in *" $arch "*) debug_arches+=" $arch";; esac
+	done
+	for arch in $debug_arches; do
+		t=$SECONDS
+		if ! "$VRS_TOP/tools/testing/vm/build.sh" --debug "$arch"; then
+			fail "$arch-debug: build"
+			continue
+		fi
+		phase "$arch-debug build" SECONDS-t
+		for conf in ${VRS_DEBUG_CONFS:-vring/vm.conf virtio_mmio/vm.conf}; do
+			area=$(dirname "$conf")
+			c=$(basename "$conf" .conf); c=${c#vm}
+			area=$area$c
+			t=$SECONDS
+			VM_KERNEL=debug "$VRS_TOP/tools/testing/vm/vm-chroot.sh" --tag "$area" "$arch" \
+				"$VRS_TOP/tools/testing/selftests/$conf"
+			res=$VRS_TOP/build/$arch/vm/$area.debug/result
+			if [ -f "$res" ]; then
+				read -r p f s <"$res"; P=$((P + p)); F=$((F + f)); S=$((S + s))
+			else
+				fail "$arch-debug/$area: runner produced no result"
+			fi
+			phase "$arch-debug vm $area" SECONDS-t
+		done
+	done
 	# The runner must catch a failing case, a kernel warning and a hung guest.
 	for arch in $arches; do
 		t=$SECONDS
@@ -133,6 +166,17 @@ if [ -z "$host_only" ]; then
 		[ $rc = 0 ] || [ "$f" -gt 0 ] || fail "$arch runner self-test exited $rc"
 		phase "$arch runner self-test" SECONDS-t
 		break # one arch is enough: the runner logic is arch-independent
+	done
+	# ... and each of the debug kernel's detectors.
+	for arch in $debug_arches; do
+		t=$SECONDS
+		out=$("$VRS_TOP/tools/testing/vm/selftest.sh" --debug "$arch"); rc=$?
+		echo "$out"
+		p=$(echo "$out" | grep -c '^ok '); f=$(echo "$out" | grep -c '^not ok ')
+		P=$((P + p)); F=$((F + f))
+		[ $rc = 0 ] || [ "$f" -gt 0 ] || fail "$arch-debug runner self-test exited $rc"
+		phase "$arch-debug runner self-test" SECONDS-t
+		break # one debug kernel is enough for the detectors
 	done
 fi
 

@@ -13,7 +13,8 @@ the kernel itself:
   boot_completed    the guest reached the end of /init (no hang, no panic)
   kernel_log_clean  no WARNING/BUG/Oops/KASAN/UBSAN/RCU stall/refcount splat,
                     no lockdep, debugobjects, list-corruption or kmemleak report
-  taint_clean       no taint other than out-of-tree (O) and unsigned (E)
+  taint_clean       no taint other than out-of-tree (O), unsigned (E) and
+                    test (N, set once a KUnit suite has run)
 
 A selftest binary fails as a whole (one failed line naming it, with the
 reasons) when it never started, did not finish, or its KTAP does not hold
@@ -43,7 +44,8 @@ PLAN = re.compile(r"^1\.\.(\d+)\s*(?:#\s*(.*))?$")
 BAIL = re.compile(r"^Bail out!\s*(.*)")
 MARKER = re.compile(r"VRS-[A-Z-]+.*")
 EXIT_RC = re.compile(r"\brc=(-?\d+)")
-ALLOWED_TAINT = (1 << 12) | (1 << 13)  # O: out-of-tree, E: unsigned module
+# O: out-of-tree, E: unsigned module, N: a KUnit suite ran (debug kernel).
+ALLOWED_TAINT = (1 << 12) | (1 << 13) | (1 << 18)
 
 
 class Console:

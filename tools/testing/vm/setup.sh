@@ -9,7 +9,11 @@
 #  2. Debian's kernel packages of one 7.3.x release for amd64 and arm64;
 #  3. Debian's source, unpacked; one prepared output tree per arch;
 #  4. the project's QEMU (tools/qemu: Debian's QEMU source plus our patches),
-#     for the boots that need a device feature stock QEMU lacks.
+#     for the boots that need a device feature stock QEMU lacks;
+#  5. the debug kernels (tools/testing/vm/debug-kernel: the same source with
+#     KASAN, lockdep, kmemleak, KUnit, ...) for the arches in
+#     VRS_DEBUG_ARCHES (default "arm64"; "x86_64 arm64" for both, "" for
+#     none).
 #
 # The mirror is read from the host's apt configuration. The apt lists are
 # refreshed at most once a day (VRS_REFRESH=1 forces it), so a new Debian
@@ -176,4 +180,9 @@ else
 	step "building the patched QEMU (tools/qemu; about 6 min, once)"
 	vrs_chroot "'$VRS_TOP/tools/qemu/build.sh'" || vrs_die "building the patched QEMU failed"
 fi
+# ---------------------------------------------------------------- debug kernels
+for a in ${VRS_DEBUG_ARCHES-arm64}; do
+	step "debug kernel $a"
+	"$VRS_TOP/tools/testing/vm/debug-kernel/build-kernel.sh" "$a" || vrs_die "building the $a debug kernel failed"
+done
 step "ready: Debian kernel $rel ($kver), cache $VRS_CACHE"
