@@ -19,7 +19,6 @@
  * construction: the list_add is refused by DEBUG_LIST before it writes,
  * and the inverted mutexes are never contended).
  */
-#include <linux/delay.h>
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -32,6 +31,7 @@ MODULE_PARM_DESC(bug, "comma-separated: uaf, lock_order, sleep, list, leak");
 
 static DEFINE_MUTEX(lock_a);
 static DEFINE_MUTEX(lock_b);
+static DEFINE_MUTEX(lock_c);
 static DEFINE_SPINLOCK(spin);
 /* Keeps the leaked pointer out of reach of the optimiser, not of kmemleak. */
 static void *volatile sink;
@@ -61,8 +61,10 @@ static noinline void do_lock_order(void)
 
 static noinline void do_sleep(void)
 {
+	/* mutex_lock() may sleep: might_sleep() reports it under a spinlock. */
 	spin_lock(&spin);
-	msleep(1);
+	mutex_lock(&lock_c);
+	mutex_unlock(&lock_c);
 	spin_unlock(&spin);
 }
 
@@ -80,9 +82,19 @@ static noinline void do_list(void)
 
 static noinline void do_leak(void)
 {
-	void *p = kmalloc(128, GFP_KERNEL);
+	int i;
 
-	sink = p;
+	/*
+	 * Several objects, each pointer overwritten by the next: a stale copy
+	 * of the last one may survive in a register or in the stack of this
+	 * thread (which kmemleak scans), the others are unreferenced. Larger
+	 * than the largest kmalloc cache, so they come from the page
+	 * allocator: a small object's pointer stays behind in the slab
+	 * allocator's per-CPU array it was taken from (7.3's sheaves), where
+	 * kmemleak finds it and takes it for a reference.
+	 */
+	for (i = 0; i < 4; i++)
+		sink = kzalloc(4 * PAGE_SIZE, GFP_KERNEL);
 	sink = NULL;
 }
 
