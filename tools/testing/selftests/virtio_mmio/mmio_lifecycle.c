@@ -256,8 +256,11 @@ TEST(refuse_bad_regions)
 		if (want)
 			EXPECT_TRUE(log_has(log, TRANSPORT ".", want)) TH_LOG("no log line '%s'", want);
 	}
-	/* Spec 4.2.3.1.1: DeviceID 0 is not an error; virtio_mmio.c is silent. */
-	EXPECT_FALSE(log_has(log, TRANSPORT ".", "DeviceID 0"))
+	/*
+	 * Spec 4.2.3.1.1: DeviceID 0 is not an error; virtio_mmio.c is silent
+	 * (the driver says so at debug level only).
+	 */
+	EXPECT_FALSE(log_has_above_debug(log, TRANSPORT ".", "DeviceID 0"))
 		TH_LOG("the empty slot was reported in the kernel log");
 	free(log);
 	/* Back to the boot's parameters: the crafted devices go away. */
@@ -381,13 +384,15 @@ TEST_F_TIMEOUT(slow, unbind_bind_under_io, 120)
 }
 
 /*
- * rmmod/insmod 50 times, each time with a reader busy on one of the disks:
+ * rmmod/insmod 50 times (10 on the debug kernel, several times slower),
+ * each time with a reader busy on one of the disks:
  * the unload takes the disk away under it; the reader ends (error or
  * time), never hangs, and every read that completed returned the data on
  * the disk.
  */
-TEST_F_TIMEOUT(slow, rmmod_insmod_50_times, 300)
+TEST_F_TIMEOUT(slow, rmmod_insmod_repeated, 300)
 {
+	const int rounds = debug_kernel() ? 10 : 50;
 	char ko[PATH_MAX], params[4096], dev[64], pdevs[MAX_DEVS][64];
 	struct vdev v[MAX_DEVS];
 	int before, i, n, reads = 0, errors = 0;
@@ -405,7 +410,7 @@ TEST_F_TIMEOUT(slow, rmmod_insmod_50_times, 300)
 		ASSERT_EQ(0, disk_of(pdevs[i], dev, sizeof(dev), 5));
 		ASSERT_EQ(0, pat_fill(dev, SPAN, 21 + i)) TH_LOG("%s", dev);
 	}
-	for (i = 0; i < 50; i++) {
+	for (i = 0; i < rounds; i++) {
 		struct rd_result r;
 		int d = i % n, rfd;
 		pid_t pid;
@@ -432,8 +437,8 @@ TEST_F_TIMEOUT(slow, rmmod_insmod_50_times, 300)
 		EXPECT_EQ(ws, rs);
 	}
 	EXPECT_LE(0, stat_of(pdevs[0], "interrupts")) TH_LOG("debugfs file missing after reload");
-	TH_LOG("50 reloads with %d device(s) and a reader each in %.1f s: %d verified reads, %d cut off",
-	       before, now_s() - t0, reads, errors);
+	TH_LOG("%d reloads with %d device(s) and a reader each in %.1f s: %d verified reads, %d cut off",
+	       rounds, before, now_s() - t0, reads, errors);
 }
 
 /*

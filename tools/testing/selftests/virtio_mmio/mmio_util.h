@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <sys/klog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -274,6 +275,40 @@ static inline int log_has(const char *log, const char *a, const char *b)
 		l = nl ? nl + 1 : NULL;
 	}
 	return 0;
+}
+
+/*
+ * Like log_has(), but only lines logged above debug level: klogctl()
+ * records start with "<N>", N & 7 == 7 is KERN_DEBUG (which a kernel
+ * with Rust debug assertions, the debug kernel, prints for pr_debug!).
+ */
+static inline int log_has_above_debug(const char *log, const char *a, const char *b)
+{
+	const char *l = log;
+
+	while (l && *l) {
+		const char *nl = strchr(l, '\n');
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+		int pri = -1;
+
+		if (sscanf(l, "<%d>", &pri) != 1 || (pri & 7) != 7) {
+			char line[1024];
+
+			snprintf(line, sizeof(line), "%.*s", (int)len, l);
+			if (log_has(line, a, b))
+				return 1;
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	return 0;
+}
+
+/* The debug kernel (tools/testing/vm/debug-kernel): several times slower. */
+static inline int debug_kernel(void)
+{
+	struct utsname u;
+
+	return !uname(&u) && strstr(u.release, "-vrs-debug") != NULL;
 }
 
 /* The value of "key=" on /proc/cmdline into out; 0 if found. */
