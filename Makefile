@@ -6,6 +6,7 @@
 #   make [ARCH=x86_64|arm64] build every module and selftest (both arches by default)
 #   make check              host tests + VM selftests on both arches
 #   make run   [ARCH=...]   boot the stock kernel with our modules loaded
+#                           (DEBUG=1: the debug kernel, KUnit suite included)
 #   make shell [ARCH=...]   a shell in that VM
 #   make CLIPPY=1           build with clippy lints
 #   make mutants            mutation testing of the vring core (cargo-mutants)
@@ -37,13 +38,13 @@ mutants:
 	@tools/testing/mutants/mutants.sh
 
 run:
-	@$(VM)/run.sh $(or $(ARCH),x86_64)
+	@$(VM)/run.sh $(if $(DEBUG),--debug) $(or $(ARCH),$(if $(DEBUG),arm64,x86_64))
 
 shell:
-	@$(VM)/run.sh --shell $(or $(ARCH),x86_64)
+	@$(VM)/run.sh --shell $(if $(DEBUG),--debug) $(or $(ARCH),$(if $(DEBUG),arm64,x86_64))
 
 clean:
 	rm -rf build
 
 help:
-	@sed -n '3,15p' Makefile
+	@sed -n '3,16p' Makefile
