@@ -28,7 +28,10 @@ opts=(--firmwarepath=/usr/share/qemu --target-list=x86_64-softmmu,aarch64-softmm
 
 ver=$(dpkg-query -W -f '${Version}' qemu-system-x86) || vrs_die "qemu-system-x86 is not installed in the chroot"
 # The build is named after what goes into it: version, patches, options.
-phash=$( (cat "$here"/patches/*.patch; echo "${opts[*]}") | sha256sum | cut -c1-12)
+# The MSI device model builds against the project's header of constants
+# (include/uapi/linux/virtio_mmio_msi.h), copied into QEMU's tree.
+msi_h=$VRS_TOP/include/uapi/linux/virtio_mmio_msi.h
+phash=$( (cat "$here"/patches/*.patch "$msi_h"; echo "${opts[*]}") | sha256sum | cut -c1-12)
 name=${ver#*:}-$phash
 out=$base/$name
 if [ -x "$out/bin/qemu-system-x86_64" ] && [ -x "$out/bin/qemu-system-aarch64" ]; then
@@ -50,6 +53,8 @@ for p in "$here"/patches/*.patch; do
 	vrs_log "applying $(basename "$p")"
 	patch -p1 --quiet <"$p" || vrs_die "$(basename "$p") does not apply to qemu $ver"
 done
+
+cp "$msi_h" include/standard-headers/linux/virtio_mmio_msi.h
 
 vrs_log "configuring (x86_64-softmmu, aarch64-softmmu)"
 mkdir -p build

@@ -66,12 +66,49 @@ pub(crate) struct ShmRegion {
     pub(crate) len: u64,
 }
 
+/// A queue that `find_vqs` is about to set up, for
+/// [`Transport::queues_plan`].
+#[derive(Clone, Copy)]
+pub(crate) struct QueuePlan<'a> {
+    /// The queue's index on the device.
+    pub(crate) index: u16,
+    /// The driver's name of the queue (`"input.0"`, `"requests.2"`).
+    pub(crate) name: &'a CStr,
+    /// Whether the driver wants used buffer notifications for it (a queue
+    /// without a callback needs no interrupt vector).
+    pub(crate) callback: bool,
+}
+
 /// The register-level operations of a virtio transport.
 ///
 /// Called by the virtio core (through [`Registration`]) in process context,
 /// except [`Transport::notify`], which the vring calls from any context the
 /// driver adds buffers in.
 pub(crate) trait Transport: Sync {
+    /// Called by `find_vqs` before it sets up `queues`; `spread` says the
+    /// driver passed an `irq_affinity` (it wants its queues' interrupts
+    /// spread over the CPUs, as blk-mq drivers do). A transport with
+    /// per-queue interrupt vectors decides and allocates them here, before
+    /// [`Transport::queue_activate`] needs them.
+    fn queues_plan(&self, _queues: &[QueuePlan<'_>], _spread: bool) -> Result {
+        Ok(())
+    }
+
+    /// The CPUs the interrupt of queue `index` targets, for
+    /// `get_vq_affinity` (blk-mq maps each CPU to the queue whose vector
+    /// targets it), or null when the transport has no per-queue vector.
+    /// The mask stays valid until the queues are deleted or the queue's
+    /// affinity is set again.
+    fn queue_affinity(&self, _index: u16) -> *const bindings::cpumask {
+        core::ptr::null()
+    }
+
+    /// Route the interrupt of queue `index` to `cpus` (`None`: withdraw
+    /// the hint), for `set_vq_affinity`.
+    fn set_queue_affinity(&self, _index: u16, _cpus: Option<&kernel::cpumask::Cpumask>) -> Result {
+        Ok(())
+    }
+
     /// Name of the bus device (`virtio_bus_name()`).
     fn bus_name(&self) -> &CStr;
     /// Read `buf.len()` bytes of device configuration at `offset`.
@@ -218,8 +255,8 @@ impl<T: Transport> Registration<T> {
         get_extended_features: None,
         finalize_features: Some(Self::finalize_features),
         bus_name: Some(Self::bus_name),
-        set_vq_affinity: None,
-        get_vq_affinity: None,
+        set_vq_affinity: Some(Self::set_vq_affinity),
+        get_vq_affinity: Some(Self::get_vq_affinity),
         get_shm_region: Some(Self::get_shm_region),
         disable_vq_and_reset: Some(Self::disable_vq_and_reset),
         enable_vq_after_reset: Some(Self::enable_vq_after_reset),
@@ -552,7 +589,7 @@ impl<T: Transport> Registration<T> {
         nvqs: u32,
         vqs: *mut *mut sys::virtqueue,
         infos: *mut sys::virtqueue_info,
-        _desc: *mut bindings::irq_affinity,
+        desc: *mut bindings::irq_affinity,
     ) -> i32 {
         // SAFETY: see above; the device is registered.
         let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
@@ -563,6 +600,35 @@ impl<T: Transport> Registration<T> {
         if !unsafe { sys::vrs_virtio_first_vq(vdev) }.is_null() {
             return EBUSY.to_errno();
         }
+        // What the queues are, for transports that give each its own
+        // interrupt vector.
+        let mut plans = KVec::new();
+        for i in 0..nvqs as usize {
+            // SAFETY: the core passes `nvqs` infos.
+            let info = unsafe { &*infos.add(i) };
+            if info.name.is_null() {
+                continue;
+            }
+            let Ok(index) = u16::try_from(plans.len()) else {
+                return EINVAL.to_errno();
+            };
+            let plan = QueuePlan {
+                index,
+                // SAFETY: a valid C string owned by the driver for the
+                // queue's life.
+                name: unsafe { CStr::from_char_ptr(info.name) },
+                callback: info.callback.is_some(),
+            };
+            if let Err(e) = plans.push(plan, GFP_KERNEL) {
+                return Error::from(e).to_errno();
+            }
+        }
+        if let Err(e) = t.queues_plan(&plans, !desc.is_null()) {
+            // Nothing is set up yet; `queues_end` drops the plan.
+            t.queues_end();
+            return e.to_errno();
+        }
+        drop(plans);
         let mut queue = 0u16;
         for i in 0..nvqs as usize {
             // SAFETY: the core passes `nvqs` infos and `nvqs` result slots.
@@ -676,6 +742,46 @@ impl<T: Transport> Registration<T> {
                 t.queue_deactivate((*vq).index as u16);
                 sys::vring_del_virtqueue(vq);
             }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
+    unsafe extern "C" fn get_vq_affinity(
+        vdev: *mut sys::virtio_device,
+        index: i32,
+    ) -> *const bindings::cpumask {
+        // SAFETY: see above.
+        let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
+        match u16::try_from(index) {
+            Ok(index) => t.queue_affinity(index),
+            Err(_) => core::ptr::null(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Only as a C callback: `virtio_config_ops`, `vring_create_virtqueue`
+    /// or `release`, with the arguments the kernel passes (see above).
+    unsafe extern "C" fn set_vq_affinity(
+        vq: *mut sys::virtqueue,
+        mask: *const bindings::cpumask,
+    ) -> i32 {
+        // SAFETY: the core calls this with one of our live queues.
+        let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index as u16) };
+        // SAFETY: see above.
+        let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
+        let cpus = if mask.is_null() {
+            None
+        } else {
+            // SAFETY: the caller's mask is valid for the call.
+            Some(unsafe { kernel::cpumask::Cpumask::from_raw(mask) })
+        };
+        match t.set_queue_affinity(index, cpus) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
         }
     }
 
@@ -811,6 +917,22 @@ impl DeviceRef {
         r.0 == bindings::irqreturn::IRQ_HANDLED.0
     }
 
+    /// Run `vring_interrupt()` for queue `index` unless it is in reset;
+    /// whether it had work. For a per-queue vector's handler.
+    ///
+    /// # Safety
+    ///
+    /// As [`DeviceRef::vring_interrupt_all`]: only from an interrupt
+    /// handler requested in [`Transport::queues_ready`] and freed in
+    /// [`Transport::queues_end`].
+    pub(crate) unsafe fn vring_interrupt_queue(&self, irq: u32, index: u16) -> bool {
+        // SAFETY: as in `vring_interrupt_all`.
+        let r = unsafe {
+            sys::vrs_virtio_vring_interrupt_index(self.vdev.as_ptr(), irq as i32, u32::from(index))
+        };
+        r.0 == bindings::irqreturn::IRQ_HANDLED.0
+    }
+
     /// The device's name (`virtio<N>`), as the C transports name its
     /// interrupt.
     ///
@@ -829,6 +951,13 @@ impl DeviceRef {
     pub(crate) fn config_changed(&self) {
         // SAFETY: valid device (invariant); callable from interrupt context.
         unsafe { sys::virtio_config_changed(self.vdev.as_ptr()) }
+    }
+}
+
+impl Clone for DeviceRef {
+    fn clone(&self) -> Self {
+        // SAFETY: valid and registered (invariant): take another reference.
+        unsafe { DeviceRef::new(self.vdev.as_ptr()) }
     }
 }
 

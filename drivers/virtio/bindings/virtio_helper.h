@@ -10,5 +10,7 @@
 #include <linux/virtio_ring.h>
 #include <uapi/linux/virtio_mmio.h>
 #include <uapi/linux/virtio_ids.h>
+/* The project's MSI extension (Documentation/virtio/mmio-msi.rst). */
+#include "../../../include/uapi/linux/virtio_mmio_msi.h"
 
 #include "virtio_shim.h"

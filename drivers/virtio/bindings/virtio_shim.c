@@ -21,6 +21,17 @@ irqreturn_t vrs_virtio_vring_interrupt_all(struct virtio_device *vdev, int irq)
 	return ret;
 }
 
+irqreturn_t vrs_virtio_vring_interrupt_index(struct virtio_device *vdev, int irq,
+					     unsigned int index)
+{
+	struct virtqueue *vq;
+
+	virtio_device_for_each_vq(vdev, vq)
+		if (vq->index == index)
+			return READ_ONCE(vq->reset) ? IRQ_NONE : vring_interrupt(irq, vq);
+	return IRQ_NONE;
+}
+
 struct virtqueue *vrs_virtio_first_vq(struct virtio_device *vdev)
 {
 	return list_first_entry_or_null(&vdev->vqs, struct virtqueue, list);

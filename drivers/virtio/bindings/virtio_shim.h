@@ -12,6 +12,10 @@
 /* vring_interrupt() for every virtqueue of @vdev not in reset. */
 irqreturn_t vrs_virtio_vring_interrupt_all(struct virtio_device *vdev, int irq);
 
+/* vring_interrupt() for the virtqueue of @vdev with @index, unless in reset. */
+irqreturn_t vrs_virtio_vring_interrupt_index(struct virtio_device *vdev, int irq,
+					     unsigned int index);
+
 /* The first virtqueue of @vdev (to delete them one by one), or NULL. */
 struct virtqueue *vrs_virtio_first_vq(struct virtio_device *vdev);
 

@@ -47,6 +47,35 @@ pub(crate) const SHM_BASE_HIGH: usize = 0x0bc;
 /// Version 2, with `VIRTIO_F_RING_RESET` (not in the uapi header).
 pub(crate) const QUEUE_RESET: usize = 0x0c0;
 pub(crate) const CONFIG_GENERATION: usize = 0x0fc;
+
+// The MSI extension (Documentation/virtio/mmio-msi.rst), with
+// `VIRTIO_F_MMIO_MSI`; checked against include/uapi/linux/virtio_mmio_msi.h.
+/// Feature bit: the device has the MSI registers.
+pub(crate) const F_MMIO_MSI: u32 = 42;
+pub(crate) const MSI_VEC_NUM: usize = 0x0d0;
+pub(crate) const MSI_STATE: usize = 0x0d4;
+pub(crate) const MSI_CMD: usize = 0x0d8;
+pub(crate) const MSI_VEC_SEL: usize = 0x0dc;
+pub(crate) const MSI_ADDR_LOW: usize = 0x0e0;
+pub(crate) const MSI_ADDR_HIGH: usize = 0x0e4;
+pub(crate) const MSI_DATA: usize = 0x0e8;
+pub(crate) const QUEUE_MSI_VEC: usize = 0x0ec;
+pub(crate) const CONFIG_MSI_VEC: usize = 0x0f0;
+pub(crate) const MSI_CMD_ENABLE: u32 = 1;
+pub(crate) const MSI_CMD_DISABLE: u32 = 2;
+pub(crate) const MSI_CMD_CONFIGURE: u32 = 3;
+pub(crate) const MSI_CMD_MASK: u32 = 4;
+pub(crate) const MSI_CMD_UNMASK: u32 = 5;
+pub(crate) const MSI_STATE_ENABLED: u32 = 1 << 0;
+/// Read by the selftests (through the uapi header), not by the driver;
+/// here for the compile-time check.
+#[allow(dead_code)]
+pub(crate) const MSI_STATE_MASKED: u32 = 1 << 1;
+#[allow(dead_code)]
+pub(crate) const MSI_STATE_PENDING: u32 = 1 << 2;
+/// No vector: the event is not notified while MSI is on.
+pub(crate) const MSI_NO_VECTOR: u32 = 0xffff_ffff;
+pub(crate) const MSI_MAX_VECTORS: u32 = 2048;
 /// Start of the device-specific configuration space.
 pub(crate) const CONFIG: usize = 0x100;
 
@@ -99,4 +128,32 @@ const _: () = {
         CONFIG = VIRTIO_MMIO_CONFIG,
     );
     assert!(INT_VRING == sys::VIRTIO_MMIO_INT_VRING && INT_CONFIG == sys::VIRTIO_MMIO_INT_CONFIG);
+    same!(
+        MSI_VEC_NUM = VIRTIO_MMIO_MSI_VEC_NUM,
+        MSI_STATE = VIRTIO_MMIO_MSI_STATE,
+        MSI_CMD = VIRTIO_MMIO_MSI_CMD,
+        MSI_VEC_SEL = VIRTIO_MMIO_MSI_VEC_SEL,
+        MSI_ADDR_LOW = VIRTIO_MMIO_MSI_ADDR_LOW,
+        MSI_ADDR_HIGH = VIRTIO_MMIO_MSI_ADDR_HIGH,
+        MSI_DATA = VIRTIO_MMIO_MSI_DATA,
+        QUEUE_MSI_VEC = VIRTIO_MMIO_QUEUE_MSI_VEC,
+        CONFIG_MSI_VEC = VIRTIO_MMIO_CONFIG_MSI_VEC,
+    );
+    assert!(F_MMIO_MSI == sys::VIRTIO_F_MMIO_MSI);
+    assert!(
+        MSI_CMD_ENABLE == sys::VIRTIO_MMIO_MSI_CMD_ENABLE
+            && MSI_CMD_DISABLE == sys::VIRTIO_MMIO_MSI_CMD_DISABLE
+            && MSI_CMD_CONFIGURE == sys::VIRTIO_MMIO_MSI_CMD_CONFIGURE
+            && MSI_CMD_MASK == sys::VIRTIO_MMIO_MSI_CMD_MASK
+            && MSI_CMD_UNMASK == sys::VIRTIO_MMIO_MSI_CMD_UNMASK
+    );
+    assert!(
+        MSI_STATE_ENABLED == sys::VIRTIO_MMIO_MSI_STATE_ENABLED
+            && MSI_STATE_MASKED == sys::VIRTIO_MMIO_MSI_STATE_MASKED
+            && MSI_STATE_PENDING == sys::VIRTIO_MMIO_MSI_STATE_PENDING
+    );
+    assert!(MSI_NO_VECTOR == sys::VIRTIO_MMIO_MSI_NO_VECTOR);
+    assert!(MSI_MAX_VECTORS == sys::VIRTIO_MMIO_MSI_MAX_VECTORS);
+    // The block sits between QueueReset and ConfigGeneration.
+    assert!(MSI_VEC_NUM > QUEUE_RESET && CONFIG_MSI_VEC < CONFIG_GENERATION);
 };

@@ -13,7 +13,13 @@
 //! queue_setups: 1
 //! queue_resets: 0
 //! notifications: 0:398 1:0
+//! irq_mode: msi-per-queue
+//! vector_interrupts: 0:1 1:210 2:188
 //! ```
+//!
+//! `irq_mode` is `wired`, `msi-per-queue` or `msi-shared` (since the last
+//! `find_vqs`, `none` before); `vector_interrupts` counts each MSI vector
+//! (vector 0: configuration changes) since the vectors were set up.
 //!
 //! The debugfs root lives in a global lock so that probe can reach it; the
 //! module holds a [`Root`] from load to unload. That global is the only
@@ -28,6 +34,15 @@ use kernel::{debugfs, fmt, prelude::*, sync::Arc};
 /// Queues with their own notification counter; higher ones count on the
 /// last.
 pub(crate) const QUEUE_STATS: usize = 16;
+
+/// MSI vectors with their own interrupt counter; higher ones count on the
+/// last.
+pub(crate) const VECTOR_STATS: usize = 17;
+
+const MODE_NONE: u32 = 0;
+const MODE_WIRED: u32 = 1;
+const MODE_MSI_PER_QUEUE: u32 = 2;
+const MODE_MSI_SHARED: u32 = 3;
 
 /// What a device's debugfs file shows.
 pub(crate) struct Stats {
@@ -49,6 +64,12 @@ pub(crate) struct Stats {
     notifies: [AtomicU64; QUEUE_STATS],
     /// One past the highest queue index notified so far.
     queues: AtomicU32,
+    /// How the queues are signalled (`MODE_*`).
+    mode: AtomicU32,
+    /// MSI vectors in use.
+    nvec: AtomicU32,
+    /// Interrupts per MSI vector.
+    vectors: [AtomicU64; VECTOR_STATS],
 }
 
 impl Stats {
@@ -65,6 +86,9 @@ impl Stats {
                 queue_resets: AtomicU64::new(0),
                 notifies: [const { AtomicU64::new(0) }; QUEUE_STATS],
                 queues: AtomicU32::new(0),
+                mode: AtomicU32::new(MODE_NONE),
+                nvec: AtomicU32::new(0),
+                vectors: [const { AtomicU64::new(0) }; VECTOR_STATS],
             },
             GFP_KERNEL,
         )?)
@@ -81,6 +105,33 @@ impl Stats {
         }
     }
 
+    /// Count an interrupt on MSI vector `vector`.
+    pub(crate) fn vector_interrupt(&self, vector: u32) {
+        let slot = (vector as usize).min(VECTOR_STATS - 1);
+        self.vectors[slot].fetch_add(1, Relaxed);
+    }
+
+    /// The queues now use `nvec` MSI vectors; their counters restart.
+    pub(crate) fn set_mode(&self, mode: crate::msi::Mode, nvec: u32) {
+        for c in &self.vectors {
+            c.store(0, Relaxed);
+        }
+        self.nvec.store(nvec, Relaxed);
+        self.mode.store(
+            match mode {
+                crate::msi::Mode::PerQueue => MODE_MSI_PER_QUEUE,
+                crate::msi::Mode::Shared => MODE_MSI_SHARED,
+            },
+            Relaxed,
+        );
+    }
+
+    /// The queues now use the wired interrupt.
+    pub(crate) fn set_wired(&self) {
+        self.nvec.store(0, Relaxed);
+        self.mode.store(MODE_WIRED, Relaxed);
+    }
+
     fn show(s: &Arc<Stats>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "version: {}", s.version)?;
         writeln!(f, "device_id: {}", s.device_id)?;
@@ -93,6 +144,19 @@ impl Stats {
         write!(f, "notifications:")?;
         let n = (s.queues.load(Relaxed) as usize).min(QUEUE_STATS);
         for (i, c) in s.notifies[..n].iter().enumerate() {
+            write!(f, " {}:{}", i, c.load(Relaxed))?;
+        }
+        writeln!(f)?;
+        let mode = match s.mode.load(Relaxed) {
+            MODE_WIRED => "wired",
+            MODE_MSI_PER_QUEUE => "msi-per-queue",
+            MODE_MSI_SHARED => "msi-shared",
+            _ => "none",
+        };
+        writeln!(f, "irq_mode: {}", mode)?;
+        write!(f, "vector_interrupts:")?;
+        let n = (s.nvec.load(Relaxed) as usize).min(VECTOR_STATS);
+        for (i, c) in s.vectors[..n].iter().enumerate() {
             write!(f, " {}:{}", i, c.load(Relaxed))?;
         }
         writeln!(f)

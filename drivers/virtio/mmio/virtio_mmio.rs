@@ -20,7 +20,7 @@
 //! (must be dropped before unbind), and the queue walk that only the
 //! interrupt handler may do.
 
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use kernel::{
     acpi,
     device::{Bound, Core as CoreCtx},
@@ -35,6 +35,9 @@ use kernel::{
 };
 
 mod cmdline;
+mod msi;
+#[path = "../bindings/platform_msi.rs"]
+mod platform_msi;
 mod pm;
 #[path = "../bindings/region.rs"]
 mod region;
@@ -45,7 +48,8 @@ mod virtio;
 
 use region::MemRegion;
 use stats::{Root, Stats, StatsFile};
-use virtio::{DeviceRef, RingAddrs, ShmRegion, Transport};
+use msi::{Fallback, Msi};
+use virtio::{DeviceRef, QueuePlan, RingAddrs, ShmRegion, Transport};
 
 /// The register window; the configuration space above it is checked at
 /// run time against the size of the device's memory resource.
@@ -61,6 +65,21 @@ struct Core<'a> {
     version: u32,
     irq: u32,
     stats: Arc<Stats>,
+    /// The device offered `VIRTIO_F_MMIO_MSI` (version 2 only).
+    msi_offered: bool,
+    /// The transport accepted `VIRTIO_F_MMIO_MSI` in the last
+    /// `finalize_features`.
+    msi_accepted: AtomicBool,
+}
+
+/// The transport's interrupts between `find_vqs` and `del_vqs`.
+enum Irq<'a> {
+    None,
+    /// The wired interrupt, shared by configuration changes and queues.
+    Wired(Pin<KBox<irq::Registration<'a, IrqHandler<'a>>>>),
+    /// MSI vectors: planned (allocated) by `queues_plan`, requested and
+    /// enabled by `queues_ready`.
+    Msi(Msi<'a>),
 }
 
 /// The wired-interrupt handler (virtio spec 4.2.3.4).
@@ -101,10 +120,10 @@ impl irq::Handler for IrqHandler<'_> {
 struct MmioTransport<'a> {
     pdev: &'a platform::Device<Bound>,
     core: Arc<Core<'a>>,
-    /// The interrupt, requested while the driver has queues (as the C
-    /// driver does: `find_vqs` to `del_vqs`).
+    /// The interrupts, requested while the driver has queues (as the C
+    /// driver does: `find_vqs` to `del_vqs`). Taken before `sel`.
     #[pin]
-    irq: Mutex<Option<Pin<KBox<irq::Registration<'a, IrqHandler<'a>>>>>>,
+    irq: Mutex<Irq<'a>>,
     /// Held across each select-then-access sequence of QueueSel, SHMSel,
     /// DeviceFeaturesSel and DriverFeaturesSel. The virtio core runs config
     /// ops from probe, remove, PM and driver paths (a queue reset from
@@ -200,6 +219,95 @@ impl MmioTransport<'_> {
         self.regs().write32(u32::from(index), regs::QUEUE_SEL);
         g
     }
+    /// Whether to accept `VIRTIO_F_MMIO_MSI`: the device offers it, the
+    /// platform gave the device an MSI domain, the device has at least two
+    /// vectors and `force_wired` is not set. Says why not when offered.
+    fn msi_usable(&self) -> bool {
+        if !self.core.msi_offered {
+            return false;
+        }
+        let why = if module_parameters::force_wired.value() {
+            "force_wired=1"
+        } else if !platform_msi::Vectors::has_domain(self.pdev) {
+            "no MSI domain (no msi-parent)"
+        } else {
+            let n = {
+                let _sel = self.sel.lock();
+                self.regs().read32(regs::MSI_VEC_NUM)
+            };
+            if n >= 2 {
+                return true;
+            }
+            "the device has fewer than 2 MSI vectors"
+        };
+        dev_info!(
+            self.pdev.as_ref(),
+            "MSI offered, using the wired interrupt: {}\n",
+            why
+        );
+        false
+    }
+
+    /// Log why this `find_vqs` falls back to the wired interrupt.
+    fn wired_because(&self, why: &Fallback) {
+        dev_warn!(
+            self.pdev.as_ref(),
+            "MSI not used, using the wired interrupt: {}\n",
+            why
+        );
+    }
+
+    /// Program queue `index` (selected by the caller) and make it ready;
+    /// `vector` goes to `QueueMsiVec` first.
+    fn queue_activate_locked(
+        &self,
+        index: u16,
+        size: u32,
+        a: &RingAddrs,
+        vector: Option<u32>,
+    ) -> Result {
+        let r = self.regs();
+        r.write32(size, regs::QUEUE_NUM);
+        if self.legacy() {
+            let pfn = a.desc >> bindings_page_shift();
+            let Ok(pfn) = u32::try_from(pfn) else {
+                dev_err!(
+                    self.pdev.as_ref(),
+                    "legacy virtio-mmio cannot use a ring above 16 TiB (page {:#x})\n",
+                    pfn
+                );
+                return Err(E2BIG);
+            };
+            // Again here, not only at probe: after a restore from
+            // hibernation the device has forgotten it.
+            r.write32(PAGE_SIZE as u32, regs::GUEST_PAGE_SIZE);
+            r.write32(PAGE_SIZE as u32, regs::QUEUE_ALIGN);
+            r.write32(pfn, regs::QUEUE_PFN);
+        } else {
+            r.write32(a.desc as u32, regs::QUEUE_DESC_LOW);
+            r.write32((a.desc >> 32) as u32, regs::QUEUE_DESC_HIGH);
+            r.write32(a.avail as u32, regs::QUEUE_DRIVER_LOW);
+            r.write32((a.avail >> 32) as u32, regs::QUEUE_DRIVER_HIGH);
+            r.write32(a.used as u32, regs::QUEUE_DEVICE_LOW);
+            r.write32((a.used >> 32) as u32, regs::QUEUE_DEVICE_HIGH);
+            if let Some(v) = vector {
+                // Spec (mmio-msi.rst): before QueueReady, read back.
+                r.write32(v, regs::QUEUE_MSI_VEC);
+                if r.read32(regs::QUEUE_MSI_VEC) != v {
+                    dev_warn!(
+                        self.pdev.as_ref(),
+                        "device refused MSI vector {} for queue {}\n",
+                        v,
+                        index
+                    );
+                    return Err(EIO);
+                }
+            }
+            r.write32(1, regs::QUEUE_READY);
+        }
+        Ok(())
+    }
+
 }
 
 impl Transport for MmioTransport<'_> {
@@ -260,6 +368,15 @@ impl Transport for MmioTransport<'_> {
             );
             return Err(EINVAL);
         }
+        // VIRTIO_F_MMIO_MSI is above the transport range the core keeps:
+        // the transport accepts it itself when it will use MSI.
+        let msi = self.msi_usable();
+        self.core.msi_accepted.store(msi, Relaxed);
+        let features = if msi {
+            features | (1u64 << regs::F_MMIO_MSI)
+        } else {
+            features & !(1u64 << regs::F_MMIO_MSI)
+        };
         let r = self.regs();
         let _sel = self.sel.lock();
         r.write32(1, regs::DRIVER_FEATURES_SEL);
@@ -269,12 +386,60 @@ impl Transport for MmioTransport<'_> {
         Ok(())
     }
 
-    fn queues_ready(&self, dev: DeviceRef) -> Result {
+    fn queues_plan(&self, queues: &[QueuePlan<'_>], spread: bool) -> Result {
         let mut irq = self.irq.lock();
-        if irq.is_some() {
+        if !matches!(*irq, Irq::None) {
             return Err(EBUSY);
         }
         self.core.stats.queue_setups.fetch_add(1, Relaxed);
+        if !self.core.msi_accepted.load(Relaxed) {
+            return Ok(());
+        }
+        let available = {
+            let _sel = self.sel.lock();
+            self.regs().read32(regs::MSI_VEC_NUM)
+        };
+        match Msi::plan(self.pdev, self.pdev.as_ref().name(), available, queues, spread) {
+            Ok(m) => *irq = Irq::Msi(m),
+            Err(why) => self.wired_because(&why),
+        }
+        Ok(())
+    }
+
+    fn queues_ready(&self, dev: DeviceRef) -> Result {
+        let mut irq = self.irq.lock();
+        match core::mem::replace(&mut *irq, Irq::None) {
+            Irq::Wired(w) => {
+                *irq = Irq::Wired(w);
+                return Err(EBUSY);
+            }
+            Irq::Msi(mut m) => {
+                let started = if m.refused {
+                    Err(Fallback("device refused a QueueMsiVec", EIO))
+                } else {
+                    let _sel = self.sel.lock();
+                    m.start(&self.core, self.regs(), &dev)
+                };
+                match started {
+                    Ok(()) => {
+                        self.core.stats.set_mode(m.mode, m.irqs.len());
+                        *irq = Irq::Msi(m);
+                        return Ok(());
+                    }
+                    Err(why) => {
+                        {
+                            let _sel = self.sel.lock();
+                            m.disable(self.regs());
+                        }
+                        // Frees the handlers, then the vectors.
+                        drop(m);
+                        self.wired_because(&why);
+                    }
+                }
+            }
+            Irq::None => {}
+        }
+        self.core.stats.set_wired();
         // Named after the virtio device, as virtio_mmio.c does, so that
         // /proc/interrupts tells the devices apart.
         // SAFETY: the name is used by the interrupt registration only,
@@ -293,14 +458,39 @@ impl Transport for MmioTransport<'_> {
             self.pdev
                 .request_irq_by_index(irq::Flags::SHARED, 0, name, Ok::<_, Error>(handler))
         };
-        *irq = Some(KBox::pin_init(reg, GFP_KERNEL)?);
+        *irq = Irq::Wired(KBox::pin_init(reg, GFP_KERNEL)?);
         Ok(())
     }
 
     fn queues_end(&self) {
-        // Dropping the registration frees the interrupt (and waits for a
-        // running handler).
-        drop(self.irq.lock().take());
+        let mut irq = self.irq.lock();
+        if let Irq::Msi(m) = &mut *irq {
+            let _sel = self.sel.lock();
+            m.disable(self.regs());
+        }
+        // Dropping a registration frees the interrupt (and waits for a
+        // running handler); dropping the vectors frees them.
+        drop(core::mem::replace(&mut *irq, Irq::None));
+    }
+
+    fn queue_affinity(&self, index: u16) -> *const kernel::bindings::cpumask {
+        match &*self.irq.lock() {
+            Irq::Msi(m) => match m.own_vector(index) {
+                Some(v) => m.irqs.affinity_ptr(v),
+                None => core::ptr::null(),
+            },
+            _ => core::ptr::null(),
+        }
+    }
+
+    fn set_queue_affinity(&self, index: u16, cpus: Option<&kernel::cpumask::Cpumask>) -> Result {
+        match &mut *self.irq.lock() {
+            Irq::Msi(m) => {
+                let _sel = self.sel.lock();
+                m.set_affinity(self.regs(), index, cpus)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn queue_max(&self, index: u16) -> Result<u32> {
@@ -320,34 +510,28 @@ impl Transport for MmioTransport<'_> {
     }
 
     fn queue_activate(&self, index: u16, size: u32, a: &RingAddrs) -> Result {
-        let r = self.regs();
+        // The queue's MSI vector, if MSI is planned or on. A refusal while
+        // the queues are first set up falls back to the wired interrupt
+        // (in `queues_ready`); after that (a queue reset) it fails the
+        // activation.
+        let mut irq = self.irq.lock();
+        let vector = match &*irq {
+            Irq::Msi(m) => Some(m.queue_vector(index)),
+            _ => None,
+        };
         let _sel = self.select(index);
-        r.write32(size, regs::QUEUE_NUM);
-        if self.legacy() {
-            let pfn = a.desc >> bindings_page_shift();
-            let Ok(pfn) = u32::try_from(pfn) else {
-                dev_err!(
-                    self.pdev.as_ref(),
-                    "legacy virtio-mmio cannot use a ring above 16 TiB (page {:#x})\n",
-                    pfn
-                );
-                return Err(E2BIG);
-            };
-            // Again here, not only at probe: after a restore from
-            // hibernation the device has forgotten it.
-            r.write32(PAGE_SIZE as u32, regs::GUEST_PAGE_SIZE);
-            r.write32(PAGE_SIZE as u32, regs::QUEUE_ALIGN);
-            r.write32(pfn, regs::QUEUE_PFN);
-        } else {
-            r.write32(a.desc as u32, regs::QUEUE_DESC_LOW);
-            r.write32((a.desc >> 32) as u32, regs::QUEUE_DESC_HIGH);
-            r.write32(a.avail as u32, regs::QUEUE_DRIVER_LOW);
-            r.write32((a.avail >> 32) as u32, regs::QUEUE_DRIVER_HIGH);
-            r.write32(a.used as u32, regs::QUEUE_DEVICE_LOW);
-            r.write32((a.used >> 32) as u32, regs::QUEUE_DEVICE_HIGH);
-            r.write32(1, regs::QUEUE_READY);
+        let res = self.queue_activate_locked(index, size, a, vector);
+        if res.is_err() && vector.is_some() {
+            if let Irq::Msi(m) = &mut *irq {
+                if !m.enabled {
+                    m.refused = true;
+                    // Activate without the vector; the wired interrupt
+                    // takes over in `queues_ready`.
+                    return self.queue_activate_locked(index, size, a, None);
+                }
+            }
         }
-        Ok(())
+        res
     }
 
     fn queue_deactivate(&self, index: u16) {
@@ -405,8 +589,10 @@ impl Transport for MmioTransport<'_> {
     }
 
     fn synchronize_cbs(&self) {
-        if let Some(reg) = self.irq.lock().as_ref() {
-            reg.synchronize();
+        match &*self.irq.lock() {
+            Irq::Wired(reg) => reg.synchronize(),
+            Irq::Msi(m) => m.irqs.synchronize(),
+            Irq::None => {}
         }
     }
 
@@ -522,7 +708,9 @@ impl platform::Driver for MmioDriver {
 
         let irq = pdev.irq_by_index(0)?.irq();
         // What the device offers, for the debugfs file.
-        let stats = Stats::new(version, device, read_device_features(&regs))?;
+        let features = read_device_features(&regs);
+        let msi_offered = version == 2 && features & (1u64 << regs::F_MMIO_MSI) != 0;
+        let stats = Stats::new(version, device, features)?;
         let stats_file = Root::file(dev.name(), stats.clone());
         let core = Arc::new(
             Core {
@@ -531,6 +719,8 @@ impl platform::Driver for MmioDriver {
                 version,
                 irq,
                 stats,
+                msi_offered,
+                msi_accepted: AtomicBool::new(false),
             },
             GFP_KERNEL,
         )?;
@@ -538,7 +728,7 @@ impl platform::Driver for MmioDriver {
         let transport = try_pin_init!(MmioTransport {
             pdev,
             core,
-            irq <- new_mutex!(None),
+            irq <- new_mutex!(Irq::None),
             sel <- new_mutex!(()),
         });
         // SAFETY: the registration is kept in `MmioData`, which the driver
@@ -596,4 +786,10 @@ module! {
     authors: ["virtio-rs developers"],
     description: "virtio-mmio transport (Rust)",
     license: "GPL",
+    params: {
+        force_wired: bool {
+            default: false,
+            description: "Use the wired interrupt even when the device offers MSI",
+        },
+    },
 }

@@ -57,6 +57,7 @@ vb=$gen/virtio_bindings.rs
 hdr=$VRS_TOP/drivers/virtio/bindings/virtio_helper.h
 cmd=$out/rust/bindings/.bindings_generated.rs.cmd
 if [ ! -s "$vb" ] || [ "$hdr" -nt "$vb" ] || [ "$VRS_TOP/drivers/virtio/bindings/virtio_shim.h" -nt "$vb" ] ||
+	[ "$VRS_TOP/include/uapi/linux/virtio_mmio_msi.h" -nt "$vb" ] ||
 	[ "$cmd" -nt "$vb" ]; then
 	vrs_log "$arch: bindgen (virtio)"
 	line=$(sed -n 's/^savedcmd_rust\/bindings\/bindings_generated.rs := bindgen [^ ]* //p' "$cmd")
