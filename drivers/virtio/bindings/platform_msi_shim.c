@@ -9,6 +9,7 @@
 #include <linux/irq.h>
 #include <linux/irqdomain.h>
 #include <linux/msi.h>
+#include "platform_msi_shim.h"
 
 /*
  * The platform-MSI write callback. It runs under the interrupt

@@ -33,6 +33,7 @@
 #                       (default) declares none, where a skip is legitimate
 #   VM_TIMEOUT          seconds for the whole boot (default 300)
 #   VM_MEM              guest memory in MiB (default 1024)
+#   VM_SMP              guest CPUs (default 2)
 #   VM_DEBUG_TIMEOUT_SCALE  VM_TIMEOUT multiplier on the debug kernel (default 4)
 # and may create files in $VM_WORK (this boot's work directory, empty).
 #
@@ -85,7 +86,7 @@ work=$VRS_TOP/build/$arch/vm/$name
 root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$krel"}
 
-VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024
+VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2
 VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=4
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
@@ -237,7 +238,7 @@ case $arch in
 x86_64) qemu=(qemu-system-x86_64 -M "${machine:-pc}" -cpu max); console=ttyS0;;
 arm64) qemu=(qemu-system-aarch64 -M "${machine:-virt,gic-version=3}" -cpu max,pauth-impdef=on); console=ttyAMA0;;
 esac
-qemu+=(-accel tcg -smp 2 -m "$VM_MEM" -nodefaults -no-user-config -no-reboot -display none
+qemu+=(-accel tcg -smp "$VM_SMP" -m "$VM_MEM" -nodefaults -no-user-config -no-reboot -display none
 	-kernel "$kernel" -initrd "$work/initrd.cpio"
 	-append "console=$console loglevel=1 panic=-1 oops=panic rdinit=/init $VM_APPEND")
 # shellcheck disable=SC2206

@@ -118,25 +118,6 @@ static int blk_node(const struct vdev *v, char *dev, size_t n)
 	return 0;
 }
 
-/* The disk whose serial is @serial: its virtio device and /dev node. */
-static int blk_by_serial(const char *serial, struct vdev *out, char *dev, size_t n)
-{
-	struct vdev v[MAX_DEVS];
-	char p[PATH_MAX], got[64], b[32];
-	int i, cnt = find_vdevs(VIRTIO_ID_BLOCK, v, MAX_DEVS);
-
-	for (i = 0; i < cnt; i++) {
-		if (child_of(&v[i], "block", b, sizeof(b)))
-			continue;
-		snprintf(p, sizeof(p), "/sys/class/block/%s/serial", b);
-		if (read_line(p, got, sizeof(got)) || strcmp(got, serial))
-			continue;
-		*out = v[i];
-		snprintf(dev, n, "/dev/%s", b);
-		return 0;
-	}
-	return -1;
-}
 
 TEST(blk_feature_matrix)
 {
@@ -399,8 +380,13 @@ TEST(console_port_roundtrip)
  * is named @name (the transport names its interrupt after the virtio
  * device, as virtio_mmio.c does); -1 if no line has that name.
  */
+/* Interrupts on the /proc/interrupts lines named @name, or, if @name ends
+ * in '-', on every line whose name starts with it (a device's MSI vectors:
+ * "<device>-config", "<device>-<queue>"). */
 static long long proc_interrupts(const char *name)
 {
+	size_t nl = strlen(name);
+	int prefix = nl && name[nl - 1] == '-';
 	long long total = -1;
 	char line[1024];
 	FILE *f = fopen("/proc/interrupts", "r");
@@ -421,7 +407,7 @@ static long long proc_interrupts(const char *name)
 			s = end;
 		}
 		for (tok = strtok_r(s, " ,\n", &save); tok; tok = strtok_r(NULL, " ,\n", &save))
-			named |= !strcmp(tok, name);
+			named |= prefix ? !strncmp(tok, name, nl) : !strcmp(tok, name);
 		if (named)
 			total = (total < 0 ? 0 : total) + sum;
 	}
@@ -442,7 +428,16 @@ TEST(counters_in_debugfs)
 		n = find_vdevs(ids[k], v, MAX_DEVS);
 		for (i = 0; i < n; i++) {
 			long long irqs = stat_of(v[i].pdev, "interrupts");
-			long long proc = proc_interrupts(v[i].name);
+			char mode[32], vecs[80];
+			long long proc;
+
+			/* Wired: one line named after the virtio device; MSI: one
+			 * per vector, named after the transport device. */
+			snprintf(vecs, sizeof(vecs), "%s-", v[i].pdev);
+			if (stat_str(v[i].pdev, "irq_mode", mode, sizeof(mode)) || strncmp(mode, "msi", 3))
+				proc = proc_interrupts(v[i].name);
+			else
+				proc = proc_interrupts(vecs);
 
 			ASSERT_LE(0, irqs) TH_LOG("no " DEBUGFS_DIR "/%s", v[i].pdev);
 			EXPECT_EQ(ids[k], stat_of(v[i].pdev, "device_id"));

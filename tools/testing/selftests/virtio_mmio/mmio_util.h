@@ -211,6 +211,32 @@ static inline long long stat_of(const char *pdev, const char *key)
 	return v;
 }
 
+/* A "key: value" line of the device's debugfs file, as a string. */
+static inline int stat_str(const char *pdev, const char *key, char *out, size_t n)
+{
+	char p[PATH_MAX], line[512];
+	size_t kl = strlen(key);
+	int ret = -1;
+	FILE *f;
+
+	snprintf(p, sizeof(p), DEBUGFS_DIR "/%s", pdev);
+	f = fopen(p, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':') {
+			char *v = line + kl + 1;
+
+			while (*v == ' ')
+				v++;
+			v[strcspn(v, "\n")] = 0;
+			snprintf(out, n, "%s", v);
+			ret = 0;
+		}
+	fclose(f);
+	return ret;
+}
+
 /* Notifications of queue @q (all queues: -1) from the device's debugfs
  * file; -1 if absent. */
 static inline long long notifies_of(const char *pdev, int q)
@@ -554,6 +580,101 @@ out:
 	free(w);
 	free(r);
 	return ret;
+}
+
+/* This tree's @name.ko in the image. */
+static inline int module_path_of(const char *name, char *out, size_t n)
+{
+	char line[PATH_MAX];
+	FILE *f = fopen("/vrs/modules.list", "r");
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		const char *base = strrchr(line, '/') ? strrchr(line, '/') + 1 : line;
+
+		if (!strncmp(base, name, strlen(name)) && !strcmp(base + strlen(name), ".ko")) {
+			snprintf(out, n, "/vrs/modules/%s", line);
+			ret = 0;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+static inline int module_path(char *out, size_t n)
+{
+	return module_path_of(TRANSPORT, out, n);
+}
+
+/* The module's current device= parameters, as insmod arguments. */
+static inline void current_params(char *out, size_t n)
+{
+	char buf[4096], *tok, *save;
+	size_t len;
+	int fd = open("/sys/module/" TRANSPORT "/parameters/device", O_RDONLY);
+	ssize_t r = fd < 0 ? 0 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	buf[r > 0 ? r : 0] = 0;
+	out[0] = 0;
+	for (tok = strtok_r(buf, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+		len = strlen(out);
+		snprintf(out + len, n - len, " device=%s", tok);
+	}
+}
+
+static inline int run(const char *cmd)
+{
+	int st = system(cmd);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static inline int reload(const char *ko, const char *params)
+{
+	char cmd[8192];
+
+	if (run("rmmod " TRANSPORT))
+		return -1;
+	snprintf(cmd, sizeof(cmd), "insmod %s%s", ko, params);
+	return run(cmd) ? -2 : 0;
+}
+
+/* Wait until @count devices are bound to the transport. */
+static inline int wait_bound(int count, double secs)
+{
+	double t0 = now_s();
+
+	while (transport_devices() != count) {
+		if (now_s() - t0 > secs)
+			return -1;
+		usleep(20 * 1000);
+	}
+	return 0;
+}
+
+/* The disk whose serial is @serial: its virtio device and /dev node. */
+static inline int blk_by_serial(const char *serial, struct vdev *out, char *dev, size_t n)
+{
+	struct vdev v[MAX_DEVS];
+	char p[PATH_MAX], got[64], b[32];
+	int i, cnt = find_vdevs(VIRTIO_ID_BLOCK, v, MAX_DEVS);
+
+	for (i = 0; i < cnt; i++) {
+		if (child_of(&v[i], "block", b, sizeof(b)))
+			continue;
+		snprintf(p, sizeof(p), "/sys/class/block/%s/serial", b);
+		if (read_line(p, got, sizeof(got)) || strcmp(got, serial))
+			continue;
+		*out = v[i];
+		snprintf(dev, n, "/dev/%s", b);
+		return 0;
+	}
+	return -1;
 }
 
 #endif
