@@ -422,6 +422,15 @@ impl Transport for MmioTransport<'_> {
                 };
                 match started {
                     Ok(()) => {
+                        dev_info!(
+                            self.pdev.as_ref(),
+                            "MSI: {} vectors, {}\n",
+                            m.irqs.len(),
+                            match m.mode {
+                                msi::Mode::PerQueue => "config + one per queue",
+                                msi::Mode::Shared => "config + one shared by the queues",
+                            }
+                        );
                         self.core.stats.set_mode(m.mode, m.irqs.len());
                         *irq = Irq::Msi(m);
                         return Ok(());

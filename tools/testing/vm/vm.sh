@@ -34,6 +34,8 @@
 #   VM_TIMEOUT          seconds for the whole boot (default 300)
 #   VM_MEM              guest memory in MiB (default 1024)
 #   VM_SMP              guest CPUs (default 2)
+#   VM_SHOW_STATE       1: print /proc/interrupts and the transport's debugfs
+#                       files after the modules load (make run)
 #   VM_DEBUG_TIMEOUT_SCALE  VM_TIMEOUT multiplier on the debug kernel (default 4)
 # and may create files in $VM_WORK (this boot's work directory, empty).
 #
@@ -86,7 +88,7 @@ work=$VRS_TOP/build/$arch/vm/$name
 root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$krel"}
 
-VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2
+VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2 VM_SHOW_STATE=
 VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=4
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
@@ -185,6 +187,15 @@ done
 		echo "echo 'VRS-STEP insmod $1'; insmod /vrs/modules/$ko ${l#"$1"} || echo 'VRS-ERROR insmod $1 failed'"
 	done <<<"$VM_INSMOD"
 	echo "dump_dmesg boot"
+	# make run: the interrupts and the transport's per-device state.
+	if [ -n "$VM_SHOW_STATE" ]; then
+		cat <<-'INIT'
+		echo "VRS-INTERRUPTS-BEGIN"; cat /proc/interrupts; echo "VRS-INTERRUPTS-END"
+		echo "VRS-STATE-BEGIN"
+		for f in /sys/kernel/debug/virtio_mmio_rs/*; do [ -f "$f" ] && { echo "${f##*/}:"; sed 's/^/    /' "$f"; }; done
+		echo "VRS-STATE-END"
+		INIT
+	fi
 	# Debug kernel: what kmemleak suspects after the boot is not the tests'
 	# (firmware tables, initramfs): mark it seen, report only what is new.
 	[ -n "$debug" ] && echo "echo scan >/sys/kernel/debug/kmemleak; echo clear >/sys/kernel/debug/kmemleak"
