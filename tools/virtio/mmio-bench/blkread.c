@@ -15,6 +15,11 @@
  *                         pauses so the host helper can count QEMU's trace
  *                         events (trapped MMIO accesses) in between
  *   vrs.rounds=N vrs.secs=S vrs.reads=N
+ *   vrs.msi=1             three transports instead of two: C, Rust on its
+ *                         wired interrupt (force_wired=1) and Rust with MSI
+ *                         ("c", "wired", "msi"; the device offers MSI)
+ *   vrs.disks=a,b         the disks to read, by serial (default: the first);
+ *                         every line and mark then names its disk
  *
  * Output is KTAP: one case per transport load, so the runner reports a
  * failure if a transport cannot be loaded or a read fails.
@@ -93,8 +98,9 @@ static int run(const char *cmd)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* /dev/vdX of the virtio block device under platform driver @drv. */
-static int find_disk(const char *drv, char *dev, size_t n)
+/* /dev/vdX of the virtio block device under platform driver @drv, with
+ * serial @serial (any if empty). */
+static int find_disk(const char *drv, const char *serial, char *dev, size_t n)
 {
 	DIR *d = opendir("/sys/bus/virtio/devices");
 	struct dirent *e;
@@ -121,11 +127,24 @@ static int find_disk(const char *drv, char *dev, size_t n)
 		b = opendir(p);
 		if (!b)
 			continue;
-		while ((be = readdir(b)))
-			if (be->d_name[0] != '.') {
-				snprintf(dev, n, "/dev/%s", be->d_name);
-				ret = 0;
+		while ((be = readdir(b))) {
+			char sp[PATH_MAX], got[64] = "";
+			FILE *sf;
+
+			if (be->d_name[0] == '.')
+				continue;
+			snprintf(sp, sizeof(sp), "/sys/class/block/%s/serial", be->d_name);
+			sf = fopen(sp, "r");
+			if (sf) {
+				if (fgets(got, sizeof(got), sf))
+					got[strcspn(got, "\n")] = 0;
+				fclose(sf);
 			}
+			if (serial[0] && strcmp(got, serial))
+				continue;
+			snprintf(dev, n, "/dev/%s", be->d_name);
+			ret = 0;
+		}
 		closedir(b);
 	}
 	closedir(d);
@@ -136,19 +155,22 @@ struct impl {
 	const char *name, *driver, *load;
 };
 
-static char rust_load[PATH_MAX + 64];
-static const struct impl impls[2] = {
+static char rust_load[PATH_MAX + 64], wired_load[PATH_MAX + 80];
+static struct impl impls[3] = {
 	{ "c", "virtio-mmio", "rmmod virtio_mmio_rs 2>/dev/null; rmmod virtio_mmio 2>/dev/null; modprobe virtio_mmio" },
 	{ "rust", "virtio_mmio_rs", rust_load },
+	{ "msi", "virtio_mmio_rs", rust_load },
 };
+static int nimpls = 2;
 
-static int load(const struct impl *im, char *dev, size_t n)
+/* The disks' serials (vrs.disks=); one empty name: the first disk. */
+static char disks[4][32];
+static int ndisks = 1;
+
+/* Wait (from @t0, 10 s) for disk @serial under @im's driver. */
+static int find_node(const struct impl *im, const char *serial, char *dev, size_t n, double t0)
 {
-	double t0 = now_s();
-
-	if (run(im->load))
-		return -1;
-	while (find_disk(im->driver, dev, n)) {
+	while (find_disk(im->driver, serial, dev, n)) {
 		if (now_s() - t0 > 10)
 			return -1;
 		usleep(20000);
@@ -236,6 +258,40 @@ static long readers(const char *dev, int jobs, double secs, long max)
 	return err ? -err : total;
 }
 
+static void parse_disks(void)
+{
+	char buf[4096], *p, *tok, *save;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	fclose(f);
+	p = strstr(buf, "vrs.disks=");
+	if (!p)
+		return;
+	p += strlen("vrs.disks=");
+	p[strcspn(p, " \n")] = 0;
+	ndisks = 0;
+	for (tok = strtok_r(p, ",", &save); tok && ndisks < 4; tok = strtok_r(NULL, ",", &save))
+		snprintf(disks[ndisks++], sizeof(disks[0]), "%s", tok);
+	if (!ndisks)
+		ndisks = 1;
+}
+
+/* " disk=<serial>" when the boot names its disks. */
+static const char *disk_tag(int d)
+{
+	static char t[48];
+
+	if (!disks[d][0])
+		return "";
+	snprintf(t, sizeof(t), " disk=%s", disks[d]);
+	return t;
+}
+
 int main(void)
 {
 	int rounds = cmdline_long("vrs.rounds", 3), secs = cmdline_long("vrs.secs", 5);
@@ -253,61 +309,86 @@ int main(void)
 	if (f)
 		fclose(f);
 	snprintf(rust_load, sizeof(rust_load), "rmmod virtio_mmio_rs 2>/dev/null; rmmod virtio_mmio 2>/dev/null; insmod %s", ko);
+	snprintf(wired_load, sizeof(wired_load), "%s force_wired=1", rust_load);
+	if (cmdline_is("vrs.msi=1")) {
+		/* "rust" is then the wired one; "msi" the default load. */
+		impls[1] = (struct impl){ "wired", "virtio_mmio_rs", wired_load };
+		nimpls = 3;
+	}
+	parse_disks();
 	printf("TAP version 13\n");
 	fflush(stdout);
 
 	if (cmdline_is("vrs.bench=trace")) {
-		printf("1..2\n");
-		for (k = 0; k < 2; k++) {
-			char dev[64];
-			long got;
+		printf("1..%d\n", nimpls);
+		for (k = 0; k < nimpls; k++) {
+			int ok = 1, d;
 
-			if (load(&impls[k], dev, sizeof(dev))) {
+			if (run(impls[k].load)) {
 				result(0, "load %s", impls[k].name);
 				continue;
 			}
-			readers(dev, 1, 0.5, 0); /* warm up */
-			sleep(1);
-			printf("VRS-MARK %s-start\n", impls[k].name);
-			fflush(stdout);
-			sleep(1);
-			got = readers(dev, 1, 0, nreads);
-			sleep(1);
-			printf("VRS-MARK %s-end reads=%ld\n", impls[k].name, got);
-			fflush(stdout);
-			sleep(1);
-			result(got == nreads, "trace %s", impls[k].name);
+			for (d = 0; d < ndisks; d++) {
+				char dev[64];
+				long got;
+
+				if (find_node(&impls[k], disks[d], dev, sizeof(dev), now_s())) {
+					ok = 0;
+					continue;
+				}
+				readers(dev, 1, 0.5, 0); /* warm up */
+				sleep(1);
+				printf("VRS-MARK %s%s%s-start\n", impls[k].name, disks[d][0] ? "-" : "",
+				       disks[d]);
+				fflush(stdout);
+				sleep(1);
+				got = readers(dev, 1, 0, nreads);
+				sleep(1);
+				printf("VRS-MARK %s%s%s-end reads=%ld\n", impls[k].name,
+				       disks[d][0] ? "-" : "", disks[d], got);
+				fflush(stdout);
+				sleep(1);
+				ok &= got == nreads;
+			}
+			result(ok, "trace %s", impls[k].name);
 		}
 		return failed ? 1 : 0;
 	}
 
-	printf("1..%d\n", rounds * 2);
+	printf("1..%d\n", rounds * nimpls);
 	for (r = 0; r < rounds; r++) {
-		for (i = 0; i < 2; i++) {
-			/* C first in odd rounds, Rust first in even ones. */
-			const struct impl *im = &impls[(i + r) % 2];
+		for (i = 0; i < nimpls; i++) {
+			/* The order rotates from round to round. */
+			const struct impl *im = &impls[(i + r) % nimpls];
 			char dev[64], msg[64];
-			int ok = 1;
+			int ok = 1, d;
 			size_t q;
 
-			if (load(im, dev, sizeof(dev))) {
+			if (run(im->load)) {
 				result(0, "load %s", im->name);
 				continue;
 			}
-			readers(dev, 1, 0.5, 0); /* warm up */
-			for (q = 0; q < sizeof(jobs) / sizeof(jobs[0]); q++) {
-				double t0 = now_s();
-				long got = readers(dev, jobs[q], secs, 0);
-				double t = now_s() - t0;
-
-				if (got < 0) {
-					printf("# %s: read error %s\n", dev, strerror((int)-got));
+			for (d = 0; d < ndisks; d++) {
+				if (find_node(im, disks[d], dev, sizeof(dev), now_s())) {
+					printf("# %s: no disk %s\n", im->name, disks[d]);
 					ok = 0;
 					continue;
 				}
-				printf("VRS-BENCH impl=%s round=%d jobs=%d reads=%ld secs=%.3f\n",
-				       im->name, r + 1, jobs[q], got, t);
-				fflush(stdout);
+				readers(dev, 1, 0.5, 0); /* warm up */
+				for (q = 0; q < sizeof(jobs) / sizeof(jobs[0]); q++) {
+					double t0 = now_s();
+					long got = readers(dev, jobs[q], secs, 0);
+					double t = now_s() - t0;
+
+					if (got < 0) {
+						printf("# %s: read error %s\n", dev, strerror((int)-got));
+						ok = 0;
+						continue;
+					}
+					printf("VRS-BENCH impl=%s%s round=%d jobs=%d reads=%ld secs=%.3f\n",
+					       im->name, disk_tag(d), r + 1, jobs[q], got, t);
+					fflush(stdout);
+				}
 			}
 			snprintf(msg, sizeof(msg), "%s round %d", im->name, r + 1);
 			result(ok, "%s", msg);
