@@ -140,7 +140,7 @@ if [ -z "$host_only" ]; then
 			continue
 		fi
 		phase "$arch-debug build" SECONDS-t
-		for conf in ${VRS_DEBUG_CONFS:-vring/vm.conf virtio_mmio/vm.conf}; do
+		for conf in ${VRS_DEBUG_CONFS:-vring/vm.conf virtio_mmio/vm.conf virtio_mmio/vm.msi.conf}; do
 			area=$(dirname "$conf")
 			c=$(basename "$conf" .conf); c=${c#vm}
 			area=$area$c
