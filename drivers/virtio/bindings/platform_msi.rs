@@ -56,7 +56,7 @@ extern "C" {
 /// the thread that made it, but the 7.3 kernel crate does not mark it
 /// `Send`/`Sync`; this wrapper does, so that the masks can live in a
 /// transport shared between threads.
-struct HintMask(CpumaskVar);
+struct HintMask(KBox<CpumaskVar>);
 
 // SAFETY: `CpumaskVar` owns its memory (see above); moving it between
 // threads moves the ownership only.
@@ -112,7 +112,8 @@ impl<'a> Vectors<'a> {
         }
         // SAFETY: a valid, bound device. The per-device domain this
         // creates is device-managed; `drop` removes it first, since `Self`
-        // borrows the bound device and so goes before the unbind.
+        // borrows the bound device and so goes before the unbind; on
+        // failure the shim removes it before returning.
         kernel::error::to_result(unsafe { vrs_msi_alloc(raw(dev), n) })?;
         // INVARIANT: allocated above.
         Ok(Vectors { dev, n })
@@ -306,9 +307,13 @@ impl<'a, T: Handler> VectorIrqs<'a, T> {
         let mut hint = v.hint.lock();
         match cpus {
             Some(cpus) => {
-                let new = HintMask(CpumaskVar::try_clone(cpus)?);
-                // SAFETY: the interrupt is ours; the mask stays valid
-                // until it is replaced below or withdrawn (drop).
+                // Boxed: without CONFIG_CPUMASK_OFFSTACK a `CpumaskVar`
+                // holds the mask inline, and the address handed to the
+                // irq core must not move when `new` is stored below.
+                let new = HintMask(KBox::new(CpumaskVar::try_clone(cpus)?, GFP_KERNEL)?);
+                // SAFETY: the interrupt is ours; the boxed mask stays at
+                // this address until it is replaced below or withdrawn
+                // (drop).
                 kernel::error::to_result(unsafe { vrs_irq_set_affinity_hint(v.irq, new.0.as_raw()) })?;
                 // The core now points at `new`: the old mask may go.
                 *hint = Some(new);

@@ -34,7 +34,13 @@ bool vrs_msi_has_domain(struct device *dev)
 
 int vrs_msi_alloc(struct device *dev, unsigned int nvec)
 {
-	return platform_device_msi_init_and_alloc_irqs(dev, nvec, vrs_msi_write_msg);
+	int ret = platform_device_msi_init_and_alloc_irqs(dev, nvec, vrs_msi_write_msg);
+
+	/* A failed allocation leaves the per-device domain behind, and the
+	 * next attempt would find it and fail: remove it. */
+	if (ret)
+		platform_device_msi_free_irqs_all(dev);
+	return ret;
 }
 
 void vrs_msi_free(struct device *dev)

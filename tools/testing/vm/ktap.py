@@ -36,7 +36,7 @@ SPLAT = re.compile(
     # WARNING:/BUG: header.
     r"possible recursive locking|inconsistent lock state|suspicious RCU usage|"
     r"possible circular locking|ODEBUG:|list_(?:add|del) corruption|"
-    r"unreferenced object 0x|"
+    r"unreferenced object( \(\w+\))? 0x|"
     # kmemleak gave up: from then on it checked nothing.
     r"kmemleak: Memory pool empty|kmemleak: .*leak detector disabled")
 RESULT = re.compile(r"^(not ok|ok) (\d+)(?: - | )?([^#]*?)\s*(?:#\s*(\S+)(.*))?$")

@@ -48,7 +48,7 @@ if [ -n "$debug" ]; then
 	check "lockdep_inversion_reported" "$(splat 'possible circular locking dependency')"
 	check "sleep_in_atomic_reported" "$(splat 'BUG: sleeping function called from invalid context')"
 	check "list_corruption_reported" "$(splat 'list_add corruption')"
-	check "kmemleak_leak_reported" "$(splat 'unreferenced object 0x')"
+	check "kmemleak_leak_reported" "$(splat 'unreferenced object( \([a-z]+\))? 0x')"
 	exit $bad
 fi
 

@@ -89,7 +89,7 @@ root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$krel"}
 
 VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2 VM_SHOW_STATE=
-VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=4
+VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=${VM_DEBUG_TIMEOUT_SCALE:-4}
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
 # shellcheck source=/dev/null
@@ -179,6 +179,11 @@ done
 		  echo w >/proc/sysrq-trigger; echo l >/proc/sysrq-trigger; dmesg; echo "VRS-WATCHDOG-END" ) &
 		INIT
 	fi
+	# Debug kernel: what kmemleak suspects after the boot is not the tests'
+	# (firmware tables, initramfs): mark it seen, report only what is new.
+	# Before any module loads: a cleared object is never reported again,
+	# so a leak of a probe must not be cleared with them.
+	[ -n "$debug" ] && echo "echo scan >/sys/kernel/debug/kmemleak; echo clear >/sys/kernel/debug/kmemleak"
 	for m in $VM_STOCK_MODULES; do echo "echo 'VRS-STEP modprobe $m'; modprobe $m || echo 'VRS-ERROR modprobe $m failed'"; done
 	while IFS= read -r l; do
 		[ -n "$l" ] || continue
@@ -196,9 +201,6 @@ done
 		echo "VRS-STATE-END"
 		INIT
 	fi
-	# Debug kernel: what kmemleak suspects after the boot is not the tests'
-	# (firmware tables, initramfs): mark it seen, report only what is new.
-	[ -n "$debug" ] && echo "echo scan >/sys/kernel/debug/kmemleak; echo clear >/sys/kernel/debug/kmemleak"
 	if [ -n "$shell" ]; then
 		cat <<-'INIT'
 		echo; echo "Modules in /vrs/modules (list: /vrs/modules.list), selftests in /vrs/tests."

@@ -494,8 +494,12 @@ TEST(config_change_on_config_vector_and_after_unmask)
 	EXPECT_LT(c0, c1) TH_LOG("config vector: %lld -> %lld", c0, c1);
 	EXPECT_EQ(q0, q1) TH_LOG("queue vector 1 fired for a config change");
 
-	/* Mask vector 0 in the device, behind the driver's back. */
-	NEED_DEVMEM();
+	/* Mask vector 0 in the device, behind the driver's back. The debug
+	 * kernel has no /dev/mem: stop after the first half there. */
+	if (access("/dev/mem", F_OK) && debug_kernel()) {
+		TH_LOG("no /dev/mem on the debug kernel: mask/unmask not checked");
+		return;
+	}
 	ASSERT_EQ(0, regs_map(d.pdev, &r)) TH_LOG("/dev/mem: %s (iomem=relaxed?)", strerror(errno));
 	ASSERT_NE(0, rd(&r, VIRTIO_MMIO_MSI_STATE) & VIRTIO_MMIO_MSI_STATE_ENABLED);
 	wr(&r, VIRTIO_MMIO_MSI_VEC_SEL, 0);
@@ -619,6 +623,13 @@ TEST(device_refuses_wrong_state)
 	wr(&r, VIRTIO_MMIO_MSI_ADDR_LOW, 0x1234);
 	EXPECT_EQ(0x1234, rd(&r, VIRTIO_MMIO_MSI_ADDR_LOW));
 
+	/* Valid mappings, for the reset below to clear. */
+	wr(&r, VIRTIO_MMIO_CONFIG_MSI_VEC, 1);
+	EXPECT_EQ(1, rd(&r, VIRTIO_MMIO_CONFIG_MSI_VEC));
+	wr(&r, QUEUE_SEL, 0);
+	wr(&r, VIRTIO_MMIO_QUEUE_MSI_VEC, 1);
+	EXPECT_EQ(1, rd(&r, VIRTIO_MMIO_QUEUE_MSI_VEC));
+
 	/* After DRIVER_OK, DISABLE (and ENABLE) are refused. */
 	wr(&r, STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 	wr(&r, VIRTIO_MMIO_MSI_CMD, VIRTIO_MMIO_MSI_CMD_DISABLE);
@@ -631,9 +642,9 @@ TEST(device_refuses_wrong_state)
 	EXPECT_EQ(0, rd(&r, VIRTIO_MMIO_MSI_STATE));
 	EXPECT_EQ(0, rd(&r, VIRTIO_MMIO_MSI_VEC_SEL));
 	EXPECT_EQ(0, rd(&r, VIRTIO_MMIO_MSI_ADDR_LOW));
-	EXPECT_EQ(nv, rd(&r, VIRTIO_MMIO_CONFIG_MSI_VEC));
+	EXPECT_EQ(nv, rd(&r, VIRTIO_MMIO_CONFIG_MSI_VEC)) TH_LOG("config vector survived reset");
 	wr(&r, QUEUE_SEL, 0);
-	EXPECT_EQ(nv, rd(&r, VIRTIO_MMIO_QUEUE_MSI_VEC));
+	EXPECT_EQ(nv, rd(&r, VIRTIO_MMIO_QUEUE_MSI_VEC)) TH_LOG("queue vector survived reset");
 	wr(&r, VIRTIO_MMIO_MSI_VEC_SEL, 1);
 	EXPECT_EQ(0, rd(&r, VIRTIO_MMIO_MSI_STATE) & VIRTIO_MMIO_MSI_STATE_MASKED)
 		TH_LOG("mask survived the reset");
