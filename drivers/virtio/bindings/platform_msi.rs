@@ -30,11 +30,10 @@ use kernel::{
     cpumask::{Cpumask, CpumaskVar},
     device::Bound,
     irq::{Handler, IrqReturn},
-    platform,
+    new_mutex, platform,
     prelude::*,
     str::CString,
     sync::Mutex,
-    new_mutex,
 };
 
 extern "C" {
@@ -171,12 +170,7 @@ impl<T: Handler> VectorIrq<T> {
     ///
     /// The result must be dropped before the vector `irq` belongs to is
     /// freed, and must not be leaked.
-    unsafe fn new(
-        virq: u32,
-        index: u32,
-        name: CString,
-        handler: T,
-    ) -> impl PinInit<Self, Error> {
+    unsafe fn new(virq: u32, index: u32, name: CString, handler: T) -> impl PinInit<Self, Error> {
         try_pin_init!(&this in Self {
             irq: virq,
             index,
@@ -275,7 +269,10 @@ impl<'a, T: Handler> VectorIrqs<'a, T> {
         self.irqs.reserve(1, GFP_KERNEL)?;
         // SAFETY: the registration goes into `self.irqs`, which is dropped
         // before `self.vectors` (field order) and never leaked.
-        let v = KBox::pin_init(unsafe { VectorIrq::new(irq, index, name, handler) }, GFP_KERNEL)?;
+        let v = KBox::pin_init(
+            unsafe { VectorIrq::new(irq, index, name, handler) },
+            GFP_KERNEL,
+        )?;
         self.irqs.push(v, GFP_KERNEL)?;
         Ok(())
     }
@@ -314,7 +311,9 @@ impl<'a, T: Handler> VectorIrqs<'a, T> {
                 // SAFETY: the interrupt is ours; the boxed mask stays at
                 // this address until it is replaced below or withdrawn
                 // (drop).
-                kernel::error::to_result(unsafe { vrs_irq_set_affinity_hint(v.irq, new.0.as_raw()) })?;
+                kernel::error::to_result(unsafe {
+                    vrs_irq_set_affinity_hint(v.irq, new.0.as_raw())
+                })?;
                 // The core now points at `new`: the old mask may go.
                 *hint = Some(new);
             }

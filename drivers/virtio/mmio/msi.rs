@@ -143,7 +143,8 @@ impl<'a> Msi<'a> {
         let mut queue_vec = KVec::with_capacity(queues.len(), GFP_KERNEL).map_err(oom)?;
         let mut names = KVec::with_capacity(nvec as usize, GFP_KERNEL).map_err(oom)?;
         let name = |what: fmt::Arguments<'_>| {
-            CString::try_from_fmt(fmt!("{}-{}", dev_name, what)).map_err(|e| Fallback("out of memory", e))
+            CString::try_from_fmt(fmt!("{}-{}", dev_name, what))
+                .map_err(|e| Fallback("out of memory", e))
         };
         names
             .push(Some(name(fmt!("config"))?), GFP_KERNEL)
@@ -223,7 +224,10 @@ impl<'a> Msi<'a> {
                 .get_mut(v as usize)
                 .and_then(Option::take)
                 .ok_or(Fallback("vector without a name", EINVAL))?;
-            let irq = self.irqs.vector_irq(v).ok_or(Fallback("vector without an irq", EINVAL))?;
+            let irq = self
+                .irqs
+                .vector_irq(v)
+                .ok_or(Fallback("vector without an irq", EINVAL))?;
             let handler = VectorHandler {
                 core: core.clone(),
                 dev: dev.clone(),

@@ -46,9 +46,9 @@ mod stats;
 #[path = "../bindings/virtio.rs"]
 mod virtio;
 
+use msi::{Fallback, Msi};
 use region::MemRegion;
 use stats::{Root, Stats, StatsFile};
-use msi::{Fallback, Msi};
 use virtio::{DeviceRef, QueuePlan, RingAddrs, ShmRegion, Transport};
 
 /// The register window; the configuration space above it is checked at
@@ -307,7 +307,6 @@ impl MmioTransport<'_> {
         }
         Ok(())
     }
-
 }
 
 impl Transport for MmioTransport<'_> {
@@ -399,7 +398,13 @@ impl Transport for MmioTransport<'_> {
             let _sel = self.sel.lock();
             self.regs().read32(regs::MSI_VEC_NUM)
         };
-        match Msi::plan(self.pdev, self.pdev.as_ref().name(), available, queues, spread) {
+        match Msi::plan(
+            self.pdev,
+            self.pdev.as_ref().name(),
+            available,
+            queues,
+            spread,
+        ) {
             Ok(m) => *irq = Irq::Msi(m),
             Err(why) => self.wired_because(&why),
         }
