@@ -21,7 +21,13 @@
 #                       (QEMU runs with -no-reboot; for machines without
 #                       a power-off path, e.g. microvm without ACPI)
 #   VM_HOST_HELPER      a host command run in the background during the boot
-#                       (QMP socket: $VM_WORK/qmp.sock, console: $VM_WORK/console.log)
+#                       (QMP socket: $VM_WORK/qmp.sock, console: $VM_WORK/console.log);
+#                       its whole process group is killed when QEMU exits
+#   VM_TAPS             "NAME:QUEUES:ADDR/PREFIX ...": the boot runs in a
+#                       network namespace of its own holding these tap
+#                       devices (tap.py), for "-netdev tap,ifname=NAME,
+#                       script=no,downscript=no,queues=QUEUES"; the helper
+#                       runs there too (net_echo.py answers on ADDR)
 #   VM_APPEND           extra kernel command line
 #   VM_APPEND_<arch>    more of it, for that arch only
 #   VM_QEMU_BUILD_<arch> which QEMU boots that arch: "stock" (Debian's, the
@@ -48,6 +54,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 VRS_STEP=vm
+orig_args=("$@")
 shell= timeout_override= tag=
 while [ $# -gt 2 ]; do
 	case $1 in
@@ -89,7 +96,7 @@ root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$krel"}
 
 VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2 VM_SHOW_STATE=
-VM_ARCHES= VM_HOST_HELPER= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=${VM_DEBUG_TIMEOUT_SCALE:-4}
+VM_ARCHES= VM_HOST_HELPER= VM_TAPS= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=${VM_DEBUG_TIMEOUT_SCALE:-4}
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
 # shellcheck source=/dev/null
@@ -113,6 +120,15 @@ if [ -n "$VM_ARCHES" ] && ! [[ " $VM_ARCHES " == *" $arch "* ]]; then
 	vrs_log "$arch/$name: not for this arch (VM_ARCHES=$VM_ARCHES)"
 	echo "0 0 0" >"$work/result"
 	exit 0
+fi
+# Taps: the whole runner again, in a network namespace of its own (the
+# taps, their addresses and the helper vanish with it).
+if [ -n "$VM_TAPS" ]; then
+	if [ -z "${VRS_NETNS:-}" ]; then
+		exec env VRS_NETNS=1 unshare --net -- "$0" "${orig_args[@]}"
+	fi
+	# shellcheck disable=SC2086
+	python3 "$VRS_TOP/tools/testing/vm/tap.py" $VM_TAPS || vrs_die "VM_TAPS: cannot create '$VM_TAPS'"
 fi
 
 # busybox
@@ -277,13 +293,13 @@ rc=0 helper=
 : >"$log"
 if [ -n "$VM_HOST_HELPER" ]; then
 	qemu+=(-qmp "unix:qmp.sock,server=on,wait=off") # relative: sun_path is short
-	(cd "$work" && exec bash -c "$VM_HOST_HELPER") >"$work/helper.out" 2>&1 &
+	(cd "$work" && exec setsid bash -c "$VM_HOST_HELPER") >"$work/helper.out" 2>&1 &
 	helper=$!
 fi
 cd "$work"
 timeout -k 5 "$VM_TIMEOUT" "${qemu[@]}" -serial "file:$log" </dev/null >"$work/qemu.out" 2>&1 || rc=$?
 if [ -n "$helper" ]; then
-	kill "$helper" 2>/dev/null || true
+	kill -- "-$helper" 2>/dev/null || kill "$helper" 2>/dev/null || true
 	wait "$helper" 2>/dev/null || true
 	[ -s "$work/helper.out" ] && sed 's/^/[host helper] /' "$work/helper.out" >&2
 fi

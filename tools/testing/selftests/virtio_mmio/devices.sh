@@ -8,6 +8,8 @@
 # virtio-mmio devices in it: each must bind to the transport, and a test
 # that finds none bound fails (a conf that gives one arch none of them
 # sets VM_EXPECT_DEVICES_<arch>=0).
+# mmio_tap_nic TAP MAC: one more virtio-net-device, multiqueue, on the tap
+# TAP of the boot's VM_TAPS (as many queue pairs as the tap has queues).
 # mmio_ivshmem: a 1 MiB ivshmem-plain BAR (needs PCI).
 mmio_disks() {
 	local i=0 d
@@ -27,6 +29,14 @@ mmio_disks() {
 	VM_DEVICES+=" -device virtserialport,chardev=ca,name=vrs.a -device virtserialport,chardev=cb,name=vrs.b"
 	# the disks, rng, two NICs, virtio-serial
 	VM_EXPECT_DEVICES=$((i + 4))
+}
+
+mmio_tap_nic() {
+	local q
+	q=$(tr ' ' '\n' <<<"$VM_TAPS" | sed -n "s/^$1:\([0-9]*\):.*/\1/p")
+	VM_DEVICES+=" -netdev tap,id=$1,ifname=$1,script=no,downscript=no,queues=${q:?no tap $1 in VM_TAPS}"
+	VM_DEVICES+=" -device virtio-net-device,netdev=$1,mq=on,mac=$2"
+	VM_EXPECT_DEVICES=$((VM_EXPECT_DEVICES + 1))
 }
 
 mmio_ivshmem() {

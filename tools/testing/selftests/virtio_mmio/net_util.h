@@ -12,6 +12,7 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -115,10 +116,42 @@ static inline int frames_between(struct nic *a, struct nic *b, int count, char *
 	return got;
 }
 
+/* The MAC address of the netdev of @v, "aa:bb:..." (0), or -1. */
+static inline int vdev_mac(const struct vdev *v, char *mac, size_t n)
+{
+	char ifname[IFNAMSIZ], p[PATH_MAX];
+
+	if (child_of(v, "net", ifname, sizeof(ifname)))
+		return -1;
+	snprintf(p, sizeof(p), "/sys/class/net/%s/address", ifname);
+	return read_line(p, mac, n);
+}
+
+/*
+ * The virtio-net devices on the QEMU hub: all of them but the multiqueue
+ * NIC on a tap that a conf may add (vrs.netmq=<mac>,...), in find_vdevs()
+ * order.
+ */
+static inline int hub_net_vdevs(struct vdev *out, int max)
+{
+	struct vdev v[MAX_DEVS];
+	char tap[64] = "", mac[64];
+	int n = find_vdevs(VIRTIO_ID_NET, v, MAX_DEVS), k = 0;
+
+	if (!cmdline_arg("vrs.netmq", tap, sizeof(tap)))
+		tap[strcspn(tap, ",")] = 0;
+	for (int i = 0; i < n && k < max; i++) {
+		if (tap[0] && !vdev_mac(&v[i], mac, sizeof(mac)) && !strcasecmp(mac, tap))
+			continue;
+		out[k++] = v[i];
+	}
+	return k;
+}
+
 static inline int find_nics(struct nic nics[2])
 {
 	struct vdev v[MAX_DEVS];
-	int n = find_vdevs(VIRTIO_ID_NET, v, MAX_DEVS);
+	int n = hub_net_vdevs(v, MAX_DEVS);
 
 	if (n < 2)
 		return n;
