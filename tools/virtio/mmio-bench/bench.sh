@@ -18,11 +18,13 @@
 # Environment: ROUNDS (5), SECS (5), READS (4000), LEGACY (false: modern
 # devices; true: legacy), ARCH also as the first argument (arm64).
 # MSI=1 (arm64): the virtio-mmio MSI comparison instead: the project's QEMU
-# offering 8 vectors, 4 CPUs, disks with 1 and 4 request queues, and three
-# transports: Debian's virtio_mmio.ko ("c", wired), virtio_mmio_rs with
-# force_wired=1 ("wired") and virtio_mmio_rs on MSI ("msi"). Goals (issue:
-# MMIO MSI): MSI needs <= 0.5x the trapped accesses per request of C, and
-# is faster than wired at 4 queues.
+# offering 16 vectors, 4 CPUs, disks with 1 and 4 request queues, a NIC
+# with 4 queue pairs on a multiqueue tap (TCP request/response with the
+# host's net_echo.py, 1 and 4 connections), and three transports: Debian's
+# virtio_mmio.ko ("c", wired), virtio_mmio_rs with force_wired=1 ("wired")
+# and virtio_mmio_rs on MSI ("msi"). Goals (issue: MMIO MSI): MSI needs
+# <= 0.5x the trapped accesses per request of C, and is faster than wired
+# at 4 queues.
 set -euo pipefail
 . "$(dirname "$0")/../../testing/vm/lib.sh"
 VRS_STEP=mmio-bench

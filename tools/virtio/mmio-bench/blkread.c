@@ -20,6 +20,14 @@
  *                         ("c", "wired", "msi"; the device offers MSI)
  *   vrs.disks=a,b         the disks to read, by serial (default: the first);
  *                         every line and mark then names its disk
+ *   vrs.netmq=<mac>,<ip>,<host ip>:<port>
+ *                         also a virtio-net request/response rate through
+ *                         each transport (stock virtio_net): 1-byte TCP
+ *                         request, 1-byte response with the host's echo
+ *                         server (tools/testing/vm/net_echo.py), 1 and 4
+ *                         connections, each pinned to its own CPU; lines
+ *                         and marks name it "disk=net", "reads" counting
+ *                         transactions
  *
  * Output is KTAP: one case per transport load, so the runner reports a
  * failure if a transport cannot be loaded or a read fails.
@@ -37,6 +45,13 @@
 #include <unistd.h>
 #include <dirent.h>
 #include <limits.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #define BLK 4096
 
@@ -149,6 +164,147 @@ static int find_disk(const char *drv, const char *serial, char *dev, size_t n)
 	}
 	closedir(d);
 	return ret;
+}
+
+/* ------------------------------------------ virtio-net request/response */
+
+static char net_mac[32], net_ip[32];
+static struct sockaddr_in net_host;
+static int have_net;
+
+static void parse_net(void)
+{
+	char buf[4096], *p, *host, *port;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	fclose(f);
+	p = strstr(buf, "vrs.netmq=");
+	if (!p)
+		return;
+	p += strlen("vrs.netmq=");
+	p[strcspn(p, " \n")] = 0;
+	snprintf(net_mac, sizeof(net_mac), "%s", strtok(p, ",") ?: "");
+	snprintf(net_ip, sizeof(net_ip), "%s", strtok(NULL, ",") ?: "");
+	host = strtok(NULL, ":");
+	port = strtok(NULL, "");
+	if (!net_mac[0] || !net_ip[0] || !host || !port)
+		return;
+	net_host = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(atoi(port)) };
+	have_net = inet_pton(AF_INET, host, &net_host.sin_addr) == 1;
+}
+
+/* The interface with MAC net_mac (10 s from @t0), addressed and up. */
+static int net_up(char *ifname, size_t n, double t0)
+{
+	struct sockaddr_in *a;
+	struct ifreq ifr = {};
+	int s, ret = -1;
+
+	for (;;) {
+		DIR *d = opendir("/sys/class/net");
+		struct dirent *e;
+		int found = 0;
+
+		while (d && (e = readdir(d)) && !found) {
+			char p[PATH_MAX], mac[64] = "";
+			FILE *f;
+
+			snprintf(p, sizeof(p), "/sys/class/net/%s/address", e->d_name);
+			f = fopen(p, "r");
+			if (f && fgets(mac, sizeof(mac), f) && !strncasecmp(mac, net_mac, strlen(net_mac))) {
+				snprintf(ifname, n, "%s", e->d_name);
+				found = 1;
+			}
+			if (f)
+				fclose(f);
+		}
+		if (d)
+			closedir(d);
+		if (found)
+			break;
+		if (now_s() - t0 > 10)
+			return -1;
+		usleep(20000);
+	}
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	a = (struct sockaddr_in *)&ifr.ifr_addr;
+	a->sin_family = AF_INET;
+	inet_pton(AF_INET, net_ip, &a->sin_addr);
+	if (ioctl(s, SIOCSIFADDR, &ifr) && errno != EEXIST)
+		goto out;
+	inet_pton(AF_INET, "255.255.255.0", &a->sin_addr);
+	if (ioctl(s, SIOCSIFNETMASK, &ifr) || ioctl(s, SIOCGIFFLAGS, &ifr))
+		goto out;
+	ifr.ifr_flags |= IFF_UP;
+	ret = ioctl(s, SIOCSIFFLAGS, &ifr);
+out:
+	close(s);
+	return ret;
+}
+
+struct rr {
+	int cpu;
+	double until;
+	long max;
+	long done;
+	int err;
+};
+
+/* One connection pinned to one CPU: 1-byte request, 1-byte response. */
+static void *rr_flow(void *arg)
+{
+	struct rr *j = arg;
+	struct timeval tv = { .tv_sec = 10 };
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	cpu_set_t set;
+	char c = 'x';
+
+	CPU_ZERO(&set);
+	CPU_SET(j->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(s, (const struct sockaddr *)&net_host, sizeof(net_host))) {
+		j->err = errno;
+		close(s);
+		return NULL;
+	}
+	while (j->max ? j->done < j->max : now_s() < j->until) {
+		if (send(s, &c, 1, 0) != 1 || recv(s, &c, 1, MSG_WAITALL) != 1) {
+			j->err = errno ?: EPIPE;
+			break;
+		}
+		j->done++;
+	}
+	close(s);
+	return NULL;
+}
+
+/* @flows connections on CPUs 0.. for @secs (or @max transactions each if
+ * non-zero); transactions done, -errno on failure. */
+static long rr_run(int flows, double secs, long max)
+{
+	pthread_t t[16];
+	struct rr j[16];
+	long total = 0;
+	int i, err = 0;
+
+	for (i = 0; i < flows; i++) {
+		j[i] = (struct rr){ .cpu = i, .until = now_s() + secs, .max = max };
+		pthread_create(&t[i], NULL, rr_flow, &j[i]);
+	}
+	for (i = 0; i < flows; i++) {
+		pthread_join(t[i], NULL);
+		total += j[i].done;
+		err = err ?: j[i].err;
+	}
+	return err ? -err : total;
 }
 
 struct impl {
@@ -316,6 +472,7 @@ int main(void)
 		nimpls = 3;
 	}
 	parse_disks();
+	parse_net();
 	printf("TAP version 13\n");
 	fflush(stdout);
 
@@ -349,6 +506,26 @@ int main(void)
 				fflush(stdout);
 				sleep(1);
 				ok &= got == nreads;
+			}
+			if (have_net) {
+				char ifname[IFNAMSIZ];
+				long got;
+
+				if (net_up(ifname, sizeof(ifname), now_s()) || rr_run(1, 0.5, 0) < 0) {
+					printf("# %s: no network (%s)\n", impls[k].name, net_mac);
+					ok = 0;
+				} else {
+					sleep(1);
+					printf("VRS-MARK %s-net-start\n", impls[k].name);
+					fflush(stdout);
+					sleep(1);
+					got = rr_run(1, 0, nreads);
+					sleep(1);
+					printf("VRS-MARK %s-net-end reads=%ld\n", impls[k].name, got);
+					fflush(stdout);
+					sleep(1);
+					ok &= got == nreads;
+				}
 			}
 			result(ok, "trace %s", impls[k].name);
 		}
@@ -387,6 +564,29 @@ int main(void)
 					}
 					printf("VRS-BENCH impl=%s%s round=%d jobs=%d reads=%ld secs=%.3f\n",
 					       im->name, disk_tag(d), r + 1, jobs[q], got, t);
+					fflush(stdout);
+				}
+			}
+			if (have_net) {
+				char ifname[IFNAMSIZ];
+
+				if (net_up(ifname, sizeof(ifname), now_s()) || rr_run(1, 0.5, 0) < 0) {
+					printf("# %s: no network (%s)\n", im->name, net_mac);
+					ok = 0;
+				}
+				for (q = 0; ok && q < sizeof(jobs) / sizeof(jobs[0]); q++) {
+					double t0 = now_s();
+					long got = rr_run(jobs[q], secs, 0);
+					double t = now_s() - t0;
+
+					if (got < 0) {
+						printf("# %s: request/response: %s\n", ifname,
+						       strerror((int)-got));
+						ok = 0;
+						continue;
+					}
+					printf("VRS-BENCH impl=%s disk=net round=%d jobs=%d reads=%ld secs=%.3f\n",
+					       im->name, r + 1, jobs[q], got, t);
 					fflush(stdout);
 				}
 			}
