@@ -39,19 +39,32 @@ conf=$bdir/run.conf
 	# the transport with the command-line devices of microvm (amd64)
 	# shellcheck disable=SC2016
 	echo 'virtio_mmio_rs $(tr " " "\n" </proc/cmdline | sed -n "s/^virtio_mmio\.device=/device=/p")"'
-	# Devices for the transport, on the project's QEMU, each offering 8
+	# Devices for the transport, on the project's QEMU, each offering 16
 	# MSI vectors (Documentation/virtio/mmio-msi.rst): a disk with 4
-	# request queues, a NIC, an rng. arm64 virt with a GICv3 ITS and 4
-	# CPUs uses them; amd64 microvm has no MSI domain and says so.
+	# request queues, a NIC with 4 queue pairs on a multiqueue tap (in the
+	# boot's own network namespace, host end 10.0.2.1), an rng. arm64 virt
+	# with a GICv3 ITS and 4 CPUs uses them; amd64 microvm has no MSI
+	# domain and says so. The guest pings the host from each CPU in turn:
+	# each ping leaves on that CPU's queue pair and its reply comes back on
+	# the same pair (tun's flow steering), on that pair's vectors.
 	echo 'VM_SMP=4 VM_EXIT=reboot VM_APPEND="reboot=t" VM_SHOW_STATE=1'
 	echo 'VM_QEMU_BUILD_arm64=patched VM_QEMU_BUILD_x86_64=patched'
 	echo 'VM_MACHINE_x86_64="microvm,acpi=off,rtc=off"'
 	echo 'truncate -s 16M "$VM_WORK/disk.img"'
 	echo 'd="-drive if=none,id=d0,format=raw,file=$VM_WORK/disk.img -device virtio-blk-device,drive=d0,num-queues=4"'
-	echo 'd+=" -netdev hubport,id=n0,hubid=0 -device virtio-net-device,netdev=n0"'
+	echo 'VM_TAPS="vrs0:4:10.0.2.1/24"'
+	echo 'd+=" -netdev tap,id=vrs0,ifname=vrs0,script=no,downscript=no,queues=4"'
+	echo 'd+=" -device virtio-net-device,netdev=vrs0,mq=on,mac=52:54:00:12:34:10"'
 	echo 'd+=" -object rng-builtin,id=r0 -device virtio-rng-device,rng=r0"'
-	echo 'd+=" -global virtio-mmio.force-legacy=false -global virtio-mmio.msi-vectors=8"'
+	echo 'd+=" -global virtio-mmio.force-legacy=false -global virtio-mmio.msi-vectors=16"'
 	echo 'VM_QEMU_arm64=$d VM_QEMU_x86_64=$d'
+	cat <<-'CONF'
+	VM_GUEST_CMDS='for i in /sys/class/net/*; do [ "$(cat $i/address)" = 52:54:00:12:34:10 ] && n=${i##*/}; done
+	ip addr add 10.0.2.15/24 dev $n; ip link set $n up
+	echo "VRS-PING-BEGIN"
+	for c in 0 1 2 3; do echo "ping from CPU $c: $(taskset -c $c ping -c 3 -W 3 10.0.2.1 | grep transmitted)"; done
+	echo "VRS-PING-END"'
+	CONF
 } >"$conf"
 if [ -n "$shell" ]; then
 	exec "$VRS_TOP/tools/testing/vm/vm-chroot.sh" --shell --tag run "$arch" "$conf"
@@ -61,6 +74,8 @@ rc=0
 log=$VRS_TOP/build/$arch/vm/run$tagsfx/console.log
 echo "== kernel log of the boot (modules loaded):"
 sed -n '/VRS-DMESG-BEGIN boot/,/VRS-DMESG-END boot/p' "$log" | sed '1d;$d'
+echo "== the multiqueue NIC: pings to the host end of its tap, from each CPU:"
+sed -n '/VRS-PING-BEGIN/,/VRS-PING-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
 echo "== virtio-mmio interrupts (MSI vectors are named <device>-config, <device>-<queue>):"
 sed -n '/VRS-INTERRUPTS-BEGIN/,/VRS-INTERRUPTS-END/p' "$log" | sed '1d;$d' | grep -E 'virtio|CPU' || true
 echo "== virtio_mmio_rs devices (debugfs: irq_mode, per-vector interrupt counts):"

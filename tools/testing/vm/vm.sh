@@ -40,6 +40,8 @@
 #   VM_TIMEOUT          seconds for the whole boot (default 300)
 #   VM_MEM              guest memory in MiB (default 1024)
 #   VM_SMP              guest CPUs (default 2)
+#   VM_GUEST_CMDS       shell lines the guest runs after the modules load,
+#                       before VM_SHOW_STATE's state and the tests (make run)
 #   VM_SHOW_STATE       1: print /proc/interrupts and the transport's debugfs
 #                       files after the modules load (make run)
 #   VM_DEBUG_TIMEOUT_SCALE  VM_TIMEOUT multiplier on the debug kernel (default 4)
@@ -95,7 +97,7 @@ work=$VRS_TOP/build/$arch/vm/$name
 root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$krel"}
 
-VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2 VM_SHOW_STATE=
+VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2 VM_SHOW_STATE= VM_GUEST_CMDS=
 VM_ARCHES= VM_HOST_HELPER= VM_TAPS= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=${VM_DEBUG_TIMEOUT_SCALE:-4}
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
@@ -207,6 +209,7 @@ done
 		ko=$(grep -E "(^|/)$1\.ko\$" "$bdir/modules.list" | head -n1) || vrs_die "VM_INSMOD: no module $1 in this tree"
 		echo "echo 'VRS-STEP insmod $1'; insmod /vrs/modules/$ko ${l#"$1"} || echo 'VRS-ERROR insmod $1 failed'"
 	done <<<"$VM_INSMOD"
+	[ -n "$VM_GUEST_CMDS" ] && printf '%s\n' "$VM_GUEST_CMDS"
 	echo "dump_dmesg boot"
 	# make run: the interrupts and the transport's per-device state.
 	if [ -n "$VM_SHOW_STATE" ]; then
