@@ -33,12 +33,13 @@ conf=$bdir/run.conf
 {
 	echo 'VM_TESTS=""'
 	echo 'VM_STOCK_MODULES="virtio_blk virtio_net virtio_rng"'
-	printf 'VM_INSMOD="'
+	# Single quotes: the $(...) below runs in the guest's /init, not here.
+	printf "VM_INSMOD='"
 	# every module of the tree, except the runner's splat helper (it only warns when asked)
 	sed 's|.*/||; s|\.ko$||' "$bdir/modules.list" | grep -v '^virtio_mmio_rs$'
 	# the transport with the command-line devices of microvm (amd64)
 	# shellcheck disable=SC2016
-	echo 'virtio_mmio_rs $(tr " " "\n" </proc/cmdline | sed -n "s/^virtio_mmio\.device=/device=/p")"'
+	echo 'virtio_mmio_rs $(tr " " "\n" </proc/cmdline | sed -n "s/^virtio_mmio\.device=/device=/p")'"'"
 	# Devices for the transport, on the project's QEMU, each offering 16
 	# MSI vectors (Documentation/virtio/mmio-msi.rst): a disk with 4
 	# request queues, a NIC with 4 queue pairs on a multiqueue tap (in the
