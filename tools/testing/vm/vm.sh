@@ -27,7 +27,9 @@
 #                       network namespace of its own holding these tap
 #                       devices (tap.py), for "-netdev tap,ifname=NAME,
 #                       script=no,downscript=no,queues=QUEUES"; the helper
-#                       runs there too (net_echo.py answers on ADDR)
+#                       runs there too (a conf that wants an echo server
+#                       on ADDR starts net_echo.py in VM_HOST_HELPER).
+#                       Needs /dev/net/tun and unshare --net
 #   VM_APPEND           extra kernel command line
 #   VM_APPEND_<arch>    more of it, for that arch only
 #   VM_QEMU_BUILD_<arch> which QEMU boots that arch: "stock" (Debian's, the
@@ -127,8 +129,11 @@ fi
 # taps, their addresses and the helper vanish with it).
 if [ -n "$VM_TAPS" ]; then
 	if [ -z "${VRS_NETNS:-}" ]; then
+		[ -c /dev/net/tun ] || vrs_die "VM_TAPS needs /dev/net/tun (modprobe tun)"
+		unshare --net true 2>/dev/null || vrs_die "VM_TAPS needs network namespaces (unshare --net failed)"
 		exec env VRS_NETNS=1 unshare --net -- "$0" "${orig_args[@]}"
 	fi
+	unset VRS_NETNS
 	# shellcheck disable=SC2086
 	python3 "$VRS_TOP/tools/testing/vm/tap.py" $VM_TAPS || vrs_die "VM_TAPS: cannot create '$VM_TAPS'"
 fi
@@ -298,12 +303,17 @@ if [ -n "$VM_HOST_HELPER" ]; then
 	qemu+=(-qmp "unix:qmp.sock,server=on,wait=off") # relative: sun_path is short
 	(cd "$work" && exec setsid bash -c "$VM_HOST_HELPER") >"$work/helper.out" 2>&1 &
 	helper=$!
+	# The helper is in a session of its own: an interrupted runner must
+	# still take its process group down.
+	trap 'kill -- "-$helper" 2>/dev/null' EXIT
+	trap 'exit 130' INT TERM
 fi
 cd "$work"
 timeout -k 5 "$VM_TIMEOUT" "${qemu[@]}" -serial "file:$log" </dev/null >"$work/qemu.out" 2>&1 || rc=$?
 if [ -n "$helper" ]; then
 	kill -- "-$helper" 2>/dev/null || kill "$helper" 2>/dev/null || true
 	wait "$helper" 2>/dev/null || true
+	trap - EXIT INT TERM
 	[ -s "$work/helper.out" ] && sed 's/^/[host helper] /' "$work/helper.out" >&2
 fi
 echo "$rc" >"$work/qemu.rc"

@@ -264,11 +264,17 @@ static void *rr_flow(void *arg)
 	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 	cpu_set_t set;
 	char c = 'x';
+	ssize_t n;
 
+	if (s < 0) {
+		j->err = errno;
+		return NULL;
+	}
 	CPU_ZERO(&set);
 	CPU_SET(j->cpu, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* bounds connect() too */
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(s, (const struct sockaddr *)&net_host, sizeof(net_host))) {
 		j->err = errno;
@@ -276,8 +282,13 @@ static void *rr_flow(void *arg)
 		return NULL;
 	}
 	while (j->max ? j->done < j->max : now_s() < j->until) {
-		if (send(s, &c, 1, 0) != 1 || recv(s, &c, 1, MSG_WAITALL) != 1) {
-			j->err = errno ?: EPIPE;
+		if (send(s, &c, 1, 0) != 1) {
+			j->err = errno;
+			break;
+		}
+		n = recv(s, &c, 1, MSG_WAITALL);
+		if (n != 1) {
+			j->err = n == 0 ? EPIPE : errno; /* 0: the peer closed */
 			break;
 		}
 		j->done++;

@@ -429,7 +429,7 @@ TEST_F_TIMEOUT(slow, net_flood_while_rebinding, 300)
 	double t1;
 
 	REQUIRE_DEVICES();
-	ASSERT_EQ(2, find_vdevs(VIRTIO_ID_NET, v, MAX_DEVS));
+	ASSERT_EQ(2, hub_net_vdevs(v, MAX_DEVS));
 	for (k = 0; k < 2; k++)
 		snprintf(pdev[k], sizeof(pdev[k]), "%s", v[k].pdev);
 	ASSERT_EQ(0, pipe(stop));
@@ -453,7 +453,7 @@ TEST_F_TIMEOUT(slow, net_flood_while_rebinding, 300)
 			ASSERT_EQ(0, write_str(bind, pdev[k])) TH_LOG("round %d: bind %s", i, pdev[k]);
 		/* Until both NICs are back, then let the flood run a little. */
 		t1 = now_s();
-		while (find_vdevs(VIRTIO_ID_NET, v, MAX_DEVS) != 2 ||
+		while (hub_net_vdevs(v, MAX_DEVS) != 2 ||
 		       child_of(&v[0], "net", err, sizeof(err)) || child_of(&v[1], "net", err, sizeof(err))) {
 			ASSERT_GT(10, now_s() - t1) TH_LOG("round %d: NICs not back", i);
 			usleep(20 * 1000);

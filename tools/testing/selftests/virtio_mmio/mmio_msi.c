@@ -579,21 +579,33 @@ static int mqnic_up(struct __test_metadata *_metadata, struct mqnic *m)
 	m->host = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(atoi(port)) };
 	inet_pton(AF_INET, host, &m->host.sin_addr);
 	m->ctl = socket(AF_INET, SOCK_DGRAM, 0);
+	if (m->ctl < 0) {
+		TH_LOG("socket: %s", strerror(errno));
+		return -1;
+	}
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", m->ifname);
 	a = (struct sockaddr_in *)&ifr.ifr_addr;
 	a->sin_family = AF_INET;
 	inet_pton(AF_INET, ip, &a->sin_addr);
 	if (ioctl(m->ctl, SIOCSIFADDR, &ifr) && errno != EEXIST) {
 		TH_LOG("%s: address %s: %s", m->ifname, ip, strerror(errno));
-		return -1;
+		goto fail;
 	}
 	inet_pton(AF_INET, "255.255.255.0", &a->sin_addr);
 	if (ioctl(m->ctl, SIOCSIFNETMASK, &ifr) || ioctl(m->ctl, SIOCGIFFLAGS, &ifr))
-		return -1;
+		goto fail_errno;
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(m->ctl, SIOCSIFFLAGS, &ifr))
-		return -1;
-	return stat_str(m->v.pdev, "irq_mode", m->mode, sizeof(m->mode));
+		goto fail_errno;
+	if (stat_str(m->v.pdev, "irq_mode", m->mode, sizeof(m->mode)))
+		goto fail;
+	return 0;
+fail_errno:
+	TH_LOG("%s: netmask/up: %s", m->ifname, strerror(errno));
+fail:
+	close(m->ctl);
+	m->ctl = -1;
+	return -1;
 }
 
 static int set_channels(struct mqnic *m, unsigned int combined)
