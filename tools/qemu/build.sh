@@ -18,9 +18,11 @@ here=$VRS_TOP/tools/qemu
 base=$VRS_CACHE/qemu
 
 # Only what the tests use: TCG system emulation of the two targets, with
-# the default device set (virtio, ivshmem, microvm, virt). No UI, no tools.
+# the default device set (virtio, ivshmem, microvm, virt), and QEMU's own
+# contrib/ivshmem-server and ivshmem-client (the tools switch builds them;
+# they are not installed by QEMU, so they are copied to bin/ below). No UI.
 opts=(--firmwarepath=/usr/share/qemu --target-list=x86_64-softmmu,aarch64-softmmu
-	--disable-download --disable-docs --disable-tools --disable-guest-agent
+	--disable-download --disable-docs --enable-tools --disable-guest-agent
 	--disable-user --disable-werror --disable-debug-info --disable-install-blobs
 	--disable-gtk --disable-sdl --disable-vnc --disable-spice --disable-opengl
 	--disable-xen --disable-curl --disable-libusb --disable-usb-redir
@@ -34,7 +36,8 @@ msi_h=$VRS_TOP/include/uapi/linux/virtio_mmio_msi.h
 phash=$( (cat "$here"/patches/*.patch "$msi_h"; echo "${opts[*]}") | sha256sum | cut -c1-12)
 name=${ver#*:}-$phash
 out=$base/$name
-if [ -x "$out/bin/qemu-system-x86_64" ] && [ -x "$out/bin/qemu-system-aarch64" ]; then
+if [ -x "$out/bin/qemu-system-x86_64" ] && [ -x "$out/bin/qemu-system-aarch64" ] &&
+	[ -x "$out/bin/ivshmem-server" ] && [ -x "$out/bin/ivshmem-client" ]; then
 	ln -sfn "$name" "$base/current"
 	exit 0
 fi
@@ -64,6 +67,8 @@ cd build
 vrs_log "building (about 6 min on 2 cores)"
 ninja -j"$(nproc)" >ninja.log 2>&1 || { tail -n 40 ninja.log >&2; vrs_die "qemu build failed ($PWD/ninja.log)"; }
 ninja install >install.log 2>&1 || { tail -n 20 install.log >&2; vrs_die "qemu install failed"; }
+install -m 755 contrib/ivshmem-server/ivshmem-server contrib/ivshmem-client/ivshmem-client "$out/bin/" ||
+	vrs_die "QEMU's contrib ivshmem-server/ivshmem-client were not built"
 cd "$base"
 ln -sfn "$name" "$base/current"
 # Drop the sources and every other build (older versions or patches).

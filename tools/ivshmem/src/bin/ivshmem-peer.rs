@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+//! ivshmem-peer: a host peer on an ivshmem server (ours or QEMU's), to
+//! ring guests and other peers, wait for their rings, and look at the
+//! shared memory.
+
+use ivshmem::getopt::getopt;
+use ivshmem::peer::{Error, Event, Peer};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "\
+Usage: ivshmem-peer [-S <socket>] [-n <vectors>] COMMAND [ARGS]
+  -S <socket>   the server's UNIX socket (default /tmp/ivshmem_socket)
+  -n <vectors>  vectors this peer takes (default 1)
+Commands:
+  dump                          our id, the shared memory, the peers and their vectors
+  ring <peer> <vector> [<n>]    ring a peer's vector (n times, default 1)
+  wait <vector>[,<vector>...] [-t <secs>] [-c <rings>]
+                                wait for rings on our vectors, print each
+                                (\"vector V: N\"); until <rings> are counted
+                                (default 1); exit 3 on timeout
+  monitor [-t <secs>]           print peers coming and going, and rings,
+                                until the timeout or the server goes
+  read <offset> <length>        print shared memory bytes in hex
+  write <offset> <text>         write text (bytes) into the shared memory
+Exit status: 0 done, 1 error, 2 usage, 3 timed out.
+";
+
+fn usage_err(msg: &str) -> ExitCode {
+    eprintln!("ivshmem-peer: {msg}");
+    eprint!("{USAGE}");
+    ExitCode::from(2)
+}
+
+fn num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, ExitCode> {
+    let parsed = if let Some(h) = s.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok().and_then(|v| v.to_string().parse().ok())
+    } else {
+        s.parse().ok()
+    };
+    parsed.ok_or_else(|| usage_err(&format!("bad {what} '{s}'")))
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let (opts, rest) = match getopt(&argv, "hS:n:") {
+        Ok(x) => x,
+        Err(e) => return usage_err(&e),
+    };
+    let (mut sock, mut vectors) = ("/tmp/ivshmem_socket".to_string(), 1u32);
+    for (c, a) in opts {
+        match (c, a) {
+            ('h', _) => {
+                print!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            ('S', Some(a)) => sock = a,
+            ('n', Some(a)) => match num(&a, "vector count") {
+                Ok(n) => vectors = n,
+                Err(e) => return e,
+            },
+            _ => unreachable!(),
+        }
+    }
+    let Some((cmd, args)) = rest.split_first() else {
+        return usage_err("no command");
+    };
+    match run(&sock, vectors, cmd, args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ivshmem-peer: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn connect(sock: &str, vectors: u32) -> Result<Peer, Error> {
+    Peer::connect(sock.as_ref(), vectors)
+}
+
+fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode, Error> {
+    let out = std::io::stdout();
+    match (cmd, args) {
+        ("dump", []) => {
+            let p = connect(sock, vectors)?;
+            let mut o = out.lock();
+            let _ = writeln!(o, "id {}", p.id());
+            let _ = writeln!(o, "shm {} bytes", p.shm_size()?);
+            let _ = writeln!(o, "vectors {}", p.vectors());
+            for (id, n) in p.peers() {
+                let _ = writeln!(o, "peer {id} vectors {n}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ("ring", [peer, vector, more @ ..]) if more.len() <= 1 => {
+            let peer: u16 = match num(peer, "peer id") {
+                Ok(v) => v,
+                Err(e) => return Ok(e),
+            };
+            let vector: u32 = match num(vector, "vector") {
+                Ok(v) => v,
+                Err(e) => return Ok(e),
+            };
+            let n: u64 = match more.first().map(|s| num(s, "count")).unwrap_or(Ok(1)) {
+                Ok(v) => v,
+                Err(e) => return Ok(e),
+            };
+            let p = connect(sock, vectors)?;
+            for _ in 0..n {
+                p.ring(peer, vector)?;
+            }
+            println!("rang peer {peer} vector {vector} x{n}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ("wait", [list, flags @ ..]) => {
+            let mut which = Vec::new();
+            for v in list.split(',') {
+                match num::<u32>(v, "vector") {
+                    Ok(v) => which.push(v),
+                    Err(e) => return Ok(e),
+                }
+            }
+            let (opts, extra) = match getopt(flags, "t:c:") {
+                Ok(x) => x,
+                Err(e) => return Ok(usage_err(&e)),
+            };
+            if !extra.is_empty() {
+                return Ok(usage_err("wait: extra arguments"));
+            }
+            let (mut secs, mut want) = (None, 1u64);
+            for (c, a) in opts {
+                let a = a.unwrap_or_default();
+                match c {
+                    't' => match a.parse::<f64>() {
+                        Ok(s) if s >= 0.0 && s.is_finite() => secs = Some(Duration::from_secs_f64(s)),
+                        _ => return Ok(usage_err(&format!("bad timeout '{a}'"))),
+                    },
+                    _ => match num(&a, "count") {
+                        Ok(v) => want = v,
+                        Err(e) => return Ok(e),
+                    },
+                }
+            }
+            let mut p = connect(sock, vectors)?;
+            println!("peer {} waiting on vector(s) {list}", p.id());
+            let _ = out.lock().flush();
+            let deadline = secs.map(|s| Instant::now() + s);
+            let mut total = 0;
+            while total < want {
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let got = p.wait(&which, left)?;
+                if got.is_empty() {
+                    eprintln!("ivshmem-peer: timed out after {total} of {want} rings");
+                    return Ok(ExitCode::from(3));
+                }
+                for (v, n) in got {
+                    println!("vector {v}: {n}");
+                    total += n;
+                }
+                let _ = out.lock().flush();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ("monitor", flags) => {
+            let (opts, extra) = match getopt(flags, "t:") {
+                Ok(x) => x,
+                Err(e) => return Ok(usage_err(&e)),
+            };
+            if !extra.is_empty() {
+                return Ok(usage_err("monitor: extra arguments"));
+            }
+            let secs = match opts.first().map(|(_, a)| a.clone().unwrap_or_default().parse::<f64>()) {
+                None => None,
+                Some(Ok(s)) if s >= 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
+                Some(_) => return Ok(usage_err("bad timeout")),
+            };
+            let mut p = connect(sock, vectors)?;
+            println!("id {}", p.id());
+            for (id, n) in p.peers() {
+                println!("peer {id} vectors {n}");
+            }
+            let _ = out.lock().flush();
+            let deadline = secs.map(|s| Instant::now() + s);
+            let all: Vec<u32> = (0..p.vectors() as u32).collect();
+            loop {
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                if left.is_some_and(|l| l.is_zero()) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let slice = Some(left.unwrap_or(Duration::from_secs(3600)).min(Duration::from_millis(200)));
+                let rung = if all.is_empty() { Vec::new() } else { p.wait(&all, slice)? };
+                for (v, n) in rung {
+                    println!("vector {v}: {n}");
+                }
+                let events = if all.is_empty() { p.wait_event(slice.unwrap())? } else { p.process()? };
+                for e in events {
+                    match e {
+                        Event::PeerVector { peer, vector } => println!("peer {peer} vector {vector} connected"),
+                        Event::PeerLeft(peer) => println!("peer {peer} left"),
+                        Event::OwnVector(v) => println!("own vector {v} connected"),
+                        Event::ServerGone => {
+                            println!("server gone");
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                    }
+                }
+                let _ = out.lock().flush();
+            }
+        }
+        ("read", [off, len]) => {
+            let off: u64 = match num(off, "offset") {
+                Ok(v) => v,
+                Err(e) => return Ok(e),
+            };
+            let len: usize = match num(len, "length") {
+                Ok(v) => v,
+                Err(e) => return Ok(e),
+            };
+            let p = connect(sock, 0)?;
+            let m = p.map()?;
+            let mut buf = vec![0u8; len];
+            m.read(off, &mut buf)?;
+            for (i, chunk) in buf.chunks(16).enumerate() {
+                let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+                println!("{:08x}: {}", off as usize + i * 16, hex.join(" "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ("write", [off, text]) => {
+            let off: u64 = match num(off, "offset") {
+                Ok(v) => v,
+                Err(e) => return Ok(e),
+            };
+            let p = connect(sock, 0)?;
+            p.map()?.write(off, text.as_bytes())?;
+            println!("wrote {} bytes at {off:#x}", text.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Ok(usage_err(&format!("bad command '{cmd}' or its arguments"))),
+    }
+}
