@@ -39,7 +39,9 @@ pub fn getopt(args: &[String], spec: &str) -> Result<(Vec<Opt>, Vec<String>), St
                         rest
                     } else {
                         i += 1;
-                        args.get(i).cloned().ok_or_else(|| format!("option requires an argument -- '{c}'"))?
+                        args.get(i)
+                            .cloned()
+                            .ok_or_else(|| format!("option requires an argument -- '{c}'"))?
                     };
                     opts.push((c, Some(arg)));
                     break;
@@ -62,7 +64,11 @@ mod tests {
 
     #[test]
     fn forms() {
-        let (o, rest) = getopt(&v(&["-vF", "-S", "/s", "-l4M", "-n", "2", "ring", "-x"]), "hvFp:S:m:M:l:n:").unwrap();
+        let (o, rest) = getopt(
+            &v(&["-vF", "-S", "/s", "-l4M", "-n", "2", "ring", "-x"]),
+            "hvFp:S:m:M:l:n:",
+        )
+        .unwrap();
         assert_eq!(
             o,
             vec![
@@ -76,8 +82,14 @@ mod tests {
         assert_eq!(rest, v(&["ring", "-x"]));
         let (o, rest) = getopt(&v(&["-F", "--", "-v"]), "vF").unwrap();
         assert_eq!((o.len(), rest), (1, v(&["-v"])));
-        assert_eq!(getopt(&v(&["-x"]), "vF").unwrap_err(), "invalid option -- 'x'");
-        assert_eq!(getopt(&v(&["-S"]), "S:").unwrap_err(), "option requires an argument -- 'S'");
+        assert_eq!(
+            getopt(&v(&["-x"]), "vF").unwrap_err(),
+            "invalid option -- 'x'"
+        );
+        assert_eq!(
+            getopt(&v(&["-S"]), "S:").unwrap_err(),
+            "option requires an argument -- 'S'"
+        );
         assert!(getopt(&v(&["-:"]), "S:").is_err());
     }
 }

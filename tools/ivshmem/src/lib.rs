@@ -40,12 +40,23 @@ unsafe impl Sync for ShmMap {}
 impl ShmMap {
     /// Maps `len` bytes of `fd` from offset 0.
     pub fn new(fd: BorrowedFd<'_>, len: u64) -> io::Result<ShmMap> {
-        let len = usize::try_from(len).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping too large"))?;
-        let nz = NonZeroUsize::new(len).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty shared memory"))?;
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping too large"))?;
+        let nz = NonZeroUsize::new(len)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty shared memory"))?;
         // SAFETY: a new shared mapping at an address the kernel picks; it
         // aliases no Rust object, and is unmapped only in Drop.
-        let p = unsafe { mmap(None, nz, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, fd, 0) }
-            .map_err(io::Error::from)?;
+        let p = unsafe {
+            mmap(
+                None,
+                nz,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                fd,
+                0,
+            )
+        }
+        .map_err(io::Error::from)?;
         Ok(ShmMap { ptr: p.cast(), len })
     }
 
@@ -60,9 +71,14 @@ impl ShmMap {
     }
 
     fn check(&self, off: u64, n: usize) -> io::Result<usize> {
-        let off = usize::try_from(off).ok().filter(|o| o.checked_add(n).is_some_and(|e| e <= self.len));
+        let off = usize::try_from(off)
+            .ok()
+            .filter(|o| o.checked_add(n).is_some_and(|e| e <= self.len));
         off.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("range beyond the shared memory ({} bytes)", self.len))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("range beyond the shared memory ({} bytes)", self.len),
+            )
         })
     }
 
@@ -73,7 +89,9 @@ impl ShmMap {
         // is a distinct Rust buffer. Concurrent writers in other processes
         // can only make the bytes read stale, not invalid (u8 has no
         // invalid values).
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(o), buf.as_mut_ptr(), buf.len()) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(o), buf.as_mut_ptr(), buf.len())
+        };
         Ok(())
     }
 
@@ -82,7 +100,9 @@ impl ShmMap {
         let o = self.check(off, data.len())?;
         // SAFETY: the destination is inside the mapping (checked above) and
         // no Rust reference to it exists.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(o), data.len()) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(o), data.len())
+        };
         Ok(())
     }
 
@@ -91,7 +111,10 @@ impl ShmMap {
     pub fn atomic_u64(&self, off: u64) -> io::Result<&AtomicU64> {
         let o = self.check(off, 8)?;
         if o % 8 != 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "unaligned atomic"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "unaligned atomic",
+            ));
         }
         // SAFETY: in bounds and aligned (checked above; the mapping is page
         // aligned); the memory lives as long as `self`, and AtomicU64 may

@@ -112,6 +112,8 @@ pub struct Peer {
     own: Vec<OwnedFd>,
     peers: BTreeMap<u16, Vec<OwnedFd>>,
     server_gone: bool,
+    /// Events read but not yet returned by [`Peer::process`].
+    queued: Vec<Event>,
 }
 
 /// How long [`Peer::connect`] waits for the server's first messages.
@@ -128,9 +130,18 @@ impl Peer {
 
     /// [`Peer::connect`] with explicit timeouts: `timeout` for the version,
     /// id and shared memory, `settle` for the pause that ends the burst.
-    pub fn connect_with(path: &Path, vectors: u32, timeout: Duration, settle: Duration) -> Result<Peer, Error> {
-        let sock = UnixStream::connect(path)
-            .map_err(|e| Error::Io(io::Error::new(e.kind(), format!("connect {}: {e}", path.display()))))?;
+    pub fn connect_with(
+        path: &Path,
+        vectors: u32,
+        timeout: Duration,
+        settle: Duration,
+    ) -> Result<Peer, Error> {
+        let sock = UnixStream::connect(path).map_err(|e| {
+            Error::Io(io::Error::new(
+                e.kind(),
+                format!("connect {}: {e}", path.display()),
+            ))
+        })?;
         sock.set_nonblocking(true)?;
         let deadline = Instant::now() + timeout;
         let next = |what: &'static str| -> Result<Message, Error> {
@@ -142,7 +153,10 @@ impl Peer {
         };
         let v = next("the protocol version")?;
         if v.value != PROTOCOL_VERSION || v.fd.is_some() {
-            return Err(Error::Protocol(format!("unsupported protocol version {}", v.value)));
+            return Err(Error::Protocol(format!(
+                "unsupported protocol version {}",
+                v.value
+            )));
         }
         let id = next("our id")?;
         if !(0..=MAX_PEER_ID).contains(&id.value) || id.fd.is_some() {
@@ -151,7 +165,11 @@ impl Peer {
         let shm = next("the shared memory")?;
         let shm = match (shm.value, shm.fd) {
             (SHM_MESSAGE, Some(fd)) => fd,
-            (v, _) => return Err(Error::Protocol(format!("expected the shared memory (-1 with a descriptor), got {v}"))),
+            (v, _) => {
+                return Err(Error::Protocol(format!(
+                    "expected the shared memory (-1 with a descriptor), got {v}"
+                )))
+            }
         };
         let mut p = Peer {
             sock,
@@ -161,6 +179,7 @@ impl Peer {
             own: Vec::new(),
             peers: BTreeMap::new(),
             server_gone: false,
+            queued: Vec::new(),
         };
         while p.own.len() < p.configured {
             match recv_until(p.sock.as_fd(), Instant::now() + settle)? {
@@ -190,7 +209,11 @@ impl Peer {
 
     /// The shared memory's size in bytes.
     pub fn shm_size(&self) -> io::Result<u64> {
-        Ok(nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&self.shm)).map_err(io::Error::from)?.st_size as u64)
+        Ok(
+            nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&self.shm))
+                .map_err(io::Error::from)?
+                .st_size as u64,
+        )
     }
 
     /// Maps the whole shared memory read-write.
@@ -228,7 +251,11 @@ impl Peer {
     /// vector (a guest) or its eventfd becomes readable (a host peer).
     pub fn ring(&self, peer: u16, vector: u32) -> Result<(), Error> {
         let fds = self.peers.get(&peer).ok_or(Error::UnknownPeer(peer))?;
-        let fd = fds.get(vector as usize).ok_or(Error::NoVector { peer, vector, have: fds.len() })?;
+        let fd = fds.get(vector as usize).ok_or(Error::NoVector {
+            peer,
+            vector,
+            have: fds.len(),
+        })?;
         write_u64(fd.as_fd(), 1)
     }
 
@@ -258,12 +285,19 @@ impl Peer {
                     None // more vectors than configured: closed (spec)
                 }
             }
-            (true, None) => return Err(Error::Protocol(format!("our own id {id} announced as gone"))),
+            (true, None) => {
+                return Err(Error::Protocol(format!(
+                    "our own id {id} announced as gone"
+                )))
+            }
             (false, Some(fd)) => {
                 let v = self.peers.entry(id).or_default();
                 if v.len() < self.configured {
                     v.push(fd);
-                    Some(Event::PeerVector { peer: id, vector: v.len() as u32 - 1 })
+                    Some(Event::PeerVector {
+                        peer: id,
+                        vector: v.len() as u32 - 1,
+                    })
                 } else {
                     None
                 }
@@ -275,22 +309,34 @@ impl Peer {
         })
     }
 
-    /// Reads whatever the server has sent, without blocking.
+    /// Reads whatever the server has sent, without blocking, and returns
+    /// it with anything [`Peer::wait`] read meanwhile, in order.
     pub fn process(&mut self) -> Result<Vec<Event>, Error> {
-        let mut ev = Vec::new();
+        self.pump()?;
+        Ok(std::mem::take(&mut self.queued))
+    }
+
+    /// Reads the server's messages into the state and the event queue.
+    fn pump(&mut self) -> Result<(), Error> {
         if self.server_gone {
-            return Ok(ev);
+            return Ok(());
         }
         loop {
             match proto::recv(self.sock.as_fd()) {
-                Ok(Some(m)) => ev.extend(self.handle(m)?),
+                Ok(Some(m)) => {
+                    if let Some(e) = self.handle(m)? {
+                        self.queued.push(e);
+                    }
+                }
                 Ok(None) => {
                     self.server_gone = true;
-                    ev.push(Event::ServerGone);
-                    return Ok(ev);
+                    self.queued.push(Event::ServerGone);
+                    return Ok(());
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ev),
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(Error::Protocol(e.to_string())),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    return Err(Error::Protocol(e.to_string()))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -299,13 +345,21 @@ impl Peer {
     /// Waits until one of our `vectors` is rung, or `timeout` passes
     /// (`None`: forever); returns each rung vector with how many rings it
     /// collected (eventfd counts add up: rings between two waits merge).
-    /// Messages from the server are handled meanwhile; they are returned by
-    /// the next [`Peer::process`]-style call only as state (see
-    /// [`Peer::peers`]). An empty result means the timeout passed.
-    pub fn wait(&mut self, vectors: &[u32], timeout: Option<Duration>) -> Result<Vec<(u32, u64)>, Error> {
+    /// Messages from the server are read meanwhile: the state (see
+    /// [`Peer::peers`]) follows them at once, and their events wait for the
+    /// next [`Peer::process`]. An empty result means the timeout passed.
+    pub fn wait(
+        &mut self,
+        vectors: &[u32],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(u32, u64)>, Error> {
         for &v in vectors {
             if v as usize >= self.own.len() {
-                return Err(Error::NoVector { peer: self.id, vector: v, have: self.own.len() });
+                return Err(Error::NoVector {
+                    peer: self.id,
+                    vector: v,
+                    have: self.own.len(),
+                });
             }
         }
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -313,8 +367,10 @@ impl Peer {
             let mut got = Vec::new();
             let sock_ready;
             {
-                let mut fds: Vec<PollFd<'_>> =
-                    vectors.iter().map(|&v| PollFd::new(self.own[v as usize].as_fd(), PollFlags::POLLIN)).collect();
+                let mut fds: Vec<PollFd<'_>> = vectors
+                    .iter()
+                    .map(|&v| PollFd::new(self.own[v as usize].as_fd(), PollFlags::POLLIN))
+                    .collect();
                 if !self.server_gone {
                     fds.push(PollFd::new(self.sock.as_fd(), PollFlags::POLLIN));
                 }
@@ -323,16 +379,20 @@ impl Peer {
                     Err(e) => return Err(errno(e)),
                 }
                 for (i, &v) in vectors.iter().enumerate() {
-                    if fds[i].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+                    if fds[i]
+                        .revents()
+                        .is_some_and(|r| r.contains(PollFlags::POLLIN))
+                    {
                         if let Some(n) = read_u64(self.own[v as usize].as_fd())? {
                             got.push((v, n));
                         }
                     }
                 }
-                sock_ready = !self.server_gone && fds[vectors.len()].revents().is_some_and(|r| !r.is_empty());
+                sock_ready = !self.server_gone
+                    && fds[vectors.len()].revents().is_some_and(|r| !r.is_empty());
             }
             if sock_ready {
-                self.process()?;
+                self.pump()?;
             }
             if !got.is_empty() {
                 return Ok(got);
@@ -368,7 +428,8 @@ fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
         Some(d) => {
             let ms = d.saturating_duration_since(Instant::now()).as_millis();
             // Round up, so a short remaining time does not spin at 0 ms.
-            PollTimeout::try_from(ms.saturating_add(1).min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+            PollTimeout::try_from(ms.saturating_add(1).min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX)
         }
     }
 }
@@ -380,7 +441,9 @@ fn recv_until(sock: BorrowedFd<'_>, deadline: Instant) -> Result<Option<Message>
         match proto::recv(sock) {
             Ok(m) => return Ok(m),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(Error::Protocol(e.to_string())),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(Error::Protocol(e.to_string()))
+            }
             Err(e) => return Err(e.into()),
         }
         if Instant::now() >= deadline {
@@ -412,7 +475,12 @@ pub(crate) fn write_u64(fd: BorrowedFd<'_>, v: u64) -> Result<(), Error> {
     loop {
         match nix::unistd::write(fd, &v.to_ne_bytes()) {
             Ok(8) => return Ok(()),
-            Ok(n) => return Err(Error::Io(io::Error::new(io::ErrorKind::WriteZero, format!("eventfd write of {n} bytes")))),
+            Ok(n) => {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("eventfd write of {n} bytes"),
+                )))
+            }
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(errno(e)),
         }
@@ -434,7 +502,12 @@ pub(crate) fn read_u64(fd: BorrowedFd<'_>) -> Result<Option<u64>, Error> {
         }
         match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut b) {
             Ok(8) => return Ok(Some(u64::from_ne_bytes(b))),
-            Ok(n) => return Err(Error::Io(io::Error::new(io::ErrorKind::UnexpectedEof, format!("eventfd read of {n} bytes")))),
+            Ok(n) => {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("eventfd read of {n} bytes"),
+                )))
+            }
             Err(Errno::EINTR) => continue,
             Err(Errno::EAGAIN) => return Ok(None),
             Err(e) => return Err(errno(e)),

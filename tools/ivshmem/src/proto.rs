@@ -139,7 +139,11 @@ pub fn recv(sock: BorrowedFd<'_>) -> io::Result<Option<Message>> {
                 "message {} came with {} descriptors{}",
                 i64::from_le_bytes(buf),
                 fds.len(),
-                if truncated { " (control data truncated)" } else { "" }
+                if truncated {
+                    " (control data truncated)"
+                } else {
+                    ""
+                }
             ),
         ));
     }
@@ -251,6 +255,9 @@ mod tests {
     fn nonblocking_empty_socket_would_block() {
         let (_a, b) = UnixStream::pair().unwrap();
         b.set_nonblocking(true).unwrap();
-        assert_eq!(recv(b.as_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(
+            recv(b.as_fd()).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
     }
 }

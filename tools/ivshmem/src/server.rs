@@ -136,7 +136,10 @@ impl Server {
             fds.push(PollFd::new(stop, PollFlags::POLLIN));
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
             for id in &ids {
-                fds.push(PollFd::new(self.clients[id].sock.as_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(
+                    self.clients[id].sock.as_fd(),
+                    PollFlags::POLLIN,
+                ));
             }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
@@ -144,8 +147,12 @@ impl Server {
                 Err(e) => return Err(errno_io(e)),
             }
             let hit = |p: &PollFd<'_>| p.revents().is_some_and(|r| !r.is_empty());
-            let ready: Vec<u16> =
-                ids.iter().zip(&fds[2..]).filter(|(_, p)| hit(p)).map(|(id, _)| *id).collect();
+            let ready: Vec<u16> = ids
+                .iter()
+                .zip(&fds[2..])
+                .filter(|(_, p)| hit(p))
+                .map(|(id, _)| *id)
+                .collect();
             (hit(&fds[0]), hit(&fds[1]), ready)
         };
         if stopped {
@@ -173,7 +180,10 @@ impl Server {
                 Ok((sock, _)) => self.add(sock),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if [Some(Errno::EMFILE as i32), Some(Errno::ENFILE as i32)].contains(&e.raw_os_error()) => {
+                Err(e)
+                    if [Some(Errno::EMFILE as i32), Some(Errno::ENFILE as i32)]
+                        .contains(&e.raw_os_error()) =>
+                {
                     eprintln!("ivshmem-server: cannot accept a client: {e}; refusing it");
                     // Free the spare, take the connection and close it, so
                     // it does not wake every poll.
@@ -255,7 +265,9 @@ impl Server {
             }
         }
         if ok {
-            ok = vectors.iter().all(|v| proto::send(sock.as_fd(), i64::from(id), Some(v.as_fd())).is_ok());
+            ok = vectors
+                .iter()
+                .all(|v| proto::send(sock.as_fd(), i64::from(id), Some(v.as_fd())).is_ok());
         }
         self.clients.insert(id, Client { sock, vectors });
         if ok {
@@ -341,5 +353,6 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
         }
         Err(_) => {}
     }
-    UnixListener::bind(path).map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))
+    UnixListener::bind(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))
 }

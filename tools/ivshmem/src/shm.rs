@@ -39,18 +39,32 @@ fn errno_io(e: Errno) -> io::Error {
 /// 1 GiB is tried, for hugetlbfs.
 pub fn open(src: &ShmSource, size: u64) -> io::Result<OwnedFd> {
     if size == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "shared memory size 0"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "shared memory size 0",
+        ));
     }
     let fd = match src {
         ShmSource::Posix(name) => {
-            let name = if name.starts_with('/') { name.clone() } else { format!("/{name}") };
-            shm_open(name.as_str(), OFlag::O_CREAT | OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::S_IRWXU)
-                .map_err(|e| io::Error::new(errno_io(e).kind(), format!("shm_open({name}): {e}")))?
+            let name = if name.starts_with('/') {
+                name.clone()
+            } else {
+                format!("/{name}")
+            };
+            shm_open(
+                name.as_str(),
+                OFlag::O_CREAT | OFlag::O_RDWR | OFlag::O_CLOEXEC,
+                Mode::S_IRWXU,
+            )
+            .map_err(|e| io::Error::new(errno_io(e).kind(), format!("shm_open({name}): {e}")))?
         }
         ShmSource::Dir(dir) => tempfile_in(dir)?,
     };
     let want = size.checked_next_power_of_two().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("shared memory size {size} is too large"))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("shared memory size {size} is too large"),
+        )
     })?;
     let st = fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)).map_err(errno_io)?;
     if st.st_size as u64 == want {
@@ -76,12 +90,19 @@ pub fn open(src: &ShmSource, size: u64) -> io::Result<OwnedFd> {
 
 /// `mkstemp(dir/ivshmem.XXXXXX)` and unlink.
 fn tempfile_in(dir: &Path) -> io::Result<OwnedFd> {
-    let (fd, path) = nix::unistd::mkstemp(&dir.join("ivshmem.XXXXXX"))
-        .map_err(|e| io::Error::new(errno_io(e).kind(), format!("mkstemp in {}: {e}", dir.display())))?;
+    let (fd, path) = nix::unistd::mkstemp(&dir.join("ivshmem.XXXXXX")).map_err(|e| {
+        io::Error::new(
+            errno_io(e).kind(),
+            format!("mkstemp in {}: {e}", dir.display()),
+        )
+    })?;
     // SAFETY: mkstemp returned a new descriptor that nothing else owns.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
-        .map_err(errno_io)?;
+    nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(errno_io)?;
     std::fs::remove_file(&path)?;
     Ok(fd)
 }
@@ -115,15 +136,23 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("invalid size '{s}'"));
     }
     let int: u64 = int.parse().map_err(|_| format!("invalid size '{s}'"))?;
-    let mut v = int.checked_shl(shift).filter(|v| v >> shift == int).ok_or_else(|| format!("size '{s}' is too large"))?;
+    let mut v = int
+        .checked_shl(shift)
+        .filter(|v| v >> shift == int)
+        .ok_or_else(|| format!("size '{s}' is too large"))?;
     if !frac.is_empty() {
-        let digits: u32 = frac.len().try_into().map_err(|_| format!("invalid size '{s}'"))?;
+        let digits: u32 = frac
+            .len()
+            .try_into()
+            .map_err(|_| format!("invalid size '{s}'"))?;
         if digits > 18 {
             return Err(format!("invalid size '{s}'"));
         }
         let f: u128 = frac.parse().map_err(|_| format!("invalid size '{s}'"))?;
         let add = (f << shift) / 10u128.pow(digits);
-        v = v.checked_add(add as u64).ok_or_else(|| format!("size '{s}' is too large"))?;
+        v = v
+            .checked_add(add as u64)
+            .ok_or_else(|| format!("size '{s}' is too large"))?;
     }
     Ok(v)
 }
@@ -152,8 +181,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ivshmem-shm-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let fd = open(&ShmSource::Dir(dir.clone()), 3 << 20).unwrap();
-        assert_eq!(fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap().st_size, 4 << 20);
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the file is unlinked");
+        assert_eq!(
+            fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap().st_size,
+            4 << 20
+        );
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "the file is unlinked"
+        );
         std::fs::remove_dir(&dir).unwrap();
         assert!(open(&ShmSource::Dir("/nonexistent-ivshmem-dir".into()), 1 << 20).is_err());
         assert!(open(&ShmSource::Dir(std::env::temp_dir()), 0).is_err());

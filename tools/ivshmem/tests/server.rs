@@ -47,7 +47,11 @@ impl Running {
         let thread = std::thread::spawn(move || {
             s.run(rx.as_fd()).unwrap();
         });
-        Running { sock: cfg.socket, stop: Some(tx), thread: Some(thread) }
+        Running {
+            sock: cfg.socket,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     fn stop(&mut self) {
@@ -73,15 +77,21 @@ impl Drop for Running {
 fn expect_event(p: &mut Peer, want: Event) {
     let deadline = Instant::now() + Duration::from_secs(5);
     let holds = |p: &Peer| match &want {
-        Event::PeerVector { peer, vector } => {
-            p.peers().iter().any(|(id, n)| id == peer && *n > *vector as usize)
-        }
+        Event::PeerVector { peer, vector } => p
+            .peers()
+            .iter()
+            .any(|(id, n)| id == peer && *n > *vector as usize),
         Event::PeerLeft(peer) => !p.peers().iter().any(|(id, _)| id == peer),
         Event::OwnVector(v) => p.vectors() > *v as usize,
         Event::ServerGone => p.server_gone(),
     };
     while !holds(p) {
-        assert!(Instant::now() < deadline, "peer {} never saw {want:?}; it knows {:?}", p.id(), p.peers());
+        assert!(
+            Instant::now() < deadline,
+            "peer {} never saw {want:?}; it knows {:?}",
+            p.id(),
+            p.peers()
+        );
         p.wait_event(Duration::from_millis(200)).unwrap();
     }
 }
@@ -89,7 +99,12 @@ fn expect_event(p: &mut Peer, want: Event) {
 /// Every one of `p`'s vectors: how many rings are pending (consumed).
 fn pending(p: &mut Peer) -> Vec<u64> {
     (0..p.vectors() as u32)
-        .map(|v| p.wait(&[v], Some(Duration::ZERO)).unwrap().first().map_or(0, |x| x.1))
+        .map(|v| {
+            p.wait(&[v], Some(Duration::ZERO))
+                .unwrap()
+                .first()
+                .map_or(0, |x| x.1)
+        })
         .collect()
 }
 
@@ -99,7 +114,11 @@ fn first_client_gets_id_0_the_memory_and_its_vectors() {
     let p = s.peer(3);
     assert_eq!(p.id(), 0);
     assert_eq!(p.vectors(), 3);
-    assert_eq!(p.shm_size().unwrap(), 4 << 20, "rounded up to a power of two");
+    assert_eq!(
+        p.shm_size().unwrap(),
+        4 << 20,
+        "rounded up to a power of two"
+    );
     assert!(p.peers().is_empty());
 }
 
@@ -108,9 +127,19 @@ fn a_ring_moves_exactly_the_vector_rung_and_memory_is_shared() {
     let s = Running::start("ring", 4, 1 << 20);
     let mut a = s.peer(4);
     let mut b = s.peer(4);
-    assert_eq!(b.peers(), vec![(a.id(), 4)], "b learns of a during its handshake");
+    assert_eq!(
+        b.peers(),
+        vec![(a.id(), 4)],
+        "b learns of a during its handshake"
+    );
     for v in 0..4 {
-        expect_event(&mut a, Event::PeerVector { peer: b.id(), vector: v });
+        expect_event(
+            &mut a,
+            Event::PeerVector {
+                peer: b.id(),
+                vector: v,
+            },
+        );
     }
     for k in 0..4u32 {
         a.ring(b.id(), k).unwrap();
@@ -136,10 +165,26 @@ fn errors_for_unknown_peer_and_vector() {
     let s = Running::start("errors", 2, 1 << 20);
     let mut a = s.peer(2);
     let b = s.peer(2);
-    expect_event(&mut a, Event::PeerVector { peer: b.id(), vector: 1 });
+    expect_event(
+        &mut a,
+        Event::PeerVector {
+            peer: b.id(),
+            vector: 1,
+        },
+    );
     assert!(matches!(a.ring(77, 0), Err(Error::UnknownPeer(77))));
-    assert!(matches!(a.ring(b.id(), 2), Err(Error::NoVector { vector: 2, have: 2, .. })));
-    assert!(matches!(a.wait(&[5], T), Err(Error::NoVector { vector: 5, .. })));
+    assert!(matches!(
+        a.ring(b.id(), 2),
+        Err(Error::NoVector {
+            vector: 2,
+            have: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        a.wait(&[5], T),
+        Err(Error::NoVector { vector: 5, .. })
+    ));
     assert!(a.ring(b.id(), 1).is_ok());
 }
 
@@ -150,12 +195,21 @@ fn many_peers_all_connected_to_all() {
     let s = Running::start("many", 3, 1 << 20);
     let mut peers: Vec<Peer> = (0..N).map(|_| s.peer(3)).collect();
     let ids: Vec<u16> = peers.iter().map(|p| p.id()).collect();
-    assert_eq!(ids, (0..N as u16).collect::<Vec<_>>(), "ids in order from 0");
+    assert_eq!(
+        ids,
+        (0..N as u16).collect::<Vec<_>>(),
+        "ids in order from 0"
+    );
     // Everyone learns of everyone, each with 3 vectors.
     let deadline = Instant::now() + Duration::from_secs(10);
     for p in peers.iter_mut() {
         while p.peers().len() < N - 1 || p.peers().iter().any(|(_, n)| *n < 3) {
-            assert!(Instant::now() < deadline, "peer {} knows only {:?}", p.id(), p.peers());
+            assert!(
+                Instant::now() < deadline,
+                "peer {} knows only {:?}",
+                p.id(),
+                p.peers()
+            );
             p.wait_event(Duration::from_millis(100)).unwrap();
         }
     }
@@ -182,7 +236,13 @@ fn a_dead_peer_is_announced_and_its_id_not_reused_at_once() {
     let b = s.peer(1);
     let mut c = s.peer(1);
     let bid = b.id();
-    expect_event(&mut a, Event::PeerVector { peer: c.id(), vector: 0 });
+    expect_event(
+        &mut a,
+        Event::PeerVector {
+            peer: c.id(),
+            vector: 0,
+        },
+    );
     drop(b); // process death looks the same: the socket closes
     expect_event(&mut a, Event::PeerLeft(bid));
     expect_event(&mut c, Event::PeerLeft(bid));
@@ -205,8 +265,17 @@ fn garbage_from_a_client_disconnects_it_and_the_server_goes_on() {
         got.push(proto::recv(raw.as_fd()).unwrap().unwrap().value);
     }
     let rid = got[1] as u16;
-    assert_eq!(got, vec![0, i64::from(rid), -1, i64::from(a.id()), i64::from(rid)]);
-    expect_event(&mut a, Event::PeerVector { peer: rid, vector: 0 });
+    assert_eq!(
+        got,
+        vec![0, i64::from(rid), -1, i64::from(a.id()), i64::from(rid)]
+    );
+    expect_event(
+        &mut a,
+        Event::PeerVector {
+            peer: rid,
+            vector: 0,
+        },
+    );
     raw.write_all(b"not part of the protocol").unwrap();
     expect_event(&mut a, Event::PeerLeft(rid));
     // The server closed it.
@@ -251,11 +320,18 @@ fn a_client_that_stops_reading_is_dropped_not_waited_for() {
         drop(s.peer(1));
         a.process().unwrap();
     }
-    assert!(t0.elapsed() < Duration::from_secs(60), "the server stalled on the lazy client");
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "the server stalled on the lazy client"
+    );
     // The lazy client (id 0) is gone from everyone's view.
     let deadline = Instant::now() + Duration::from_secs(5);
     while a.peers().iter().any(|(id, _)| *id == 0) {
-        assert!(Instant::now() < deadline, "lazy client still announced: {:?}", a.peers());
+        assert!(
+            Instant::now() < deadline,
+            "lazy client still announced: {:?}",
+            a.peers()
+        );
         a.wait_event(Duration::from_millis(100)).unwrap();
     }
     drop(lazy);
@@ -264,15 +340,34 @@ fn a_client_that_stops_reading_is_dropped_not_waited_for() {
 #[test]
 fn more_or_fewer_vectors_than_the_server() {
     let s = Running::start("vectors", 2, 1 << 20);
-    let mut big = Peer::connect_with(&s.sock, 4, Duration::from_secs(5), Duration::from_millis(200)).unwrap();
+    let mut big = Peer::connect_with(
+        &s.sock,
+        4,
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+    )
+    .unwrap();
     assert_eq!(big.vectors(), 2, "the rest stay unconnected");
     let small = s.peer(1);
     assert_eq!(small.vectors(), 1);
-    assert_eq!(small.peers(), vec![(big.id(), 1)], "extra descriptors closed");
-    expect_event(&mut big, Event::PeerVector { peer: small.id(), vector: 1 });
+    assert_eq!(
+        small.peers(),
+        vec![(big.id(), 1)],
+        "extra descriptors closed"
+    );
+    expect_event(
+        &mut big,
+        Event::PeerVector {
+            peer: small.id(),
+            vector: 1,
+        },
+    );
     small.ring(big.id(), 0).unwrap();
     assert_eq!(big.wait(&[0, 1], T).unwrap(), vec![(0, 1)]);
-    assert!(matches!(small.ring(big.id(), 1), Err(Error::NoVector { .. })));
+    assert!(matches!(
+        small.ring(big.id(), 1),
+        Err(Error::NoVector { .. })
+    ));
 }
 
 #[test]
@@ -280,7 +375,13 @@ fn server_stop_tells_everyone_and_a_new_server_takes_the_socket() {
     let mut s = Running::start("restart", 1, 1 << 20);
     let mut a = s.peer(1);
     let mut b = s.peer(1);
-    expect_event(&mut a, Event::PeerVector { peer: b.id(), vector: 0 });
+    expect_event(
+        &mut a,
+        Event::PeerVector {
+            peer: b.id(),
+            vector: 0,
+        },
+    );
     s.stop();
     assert!(!s.sock.exists(), "socket file removed");
     expect_event(&mut b, Event::PeerLeft(a.id()));
@@ -330,7 +431,11 @@ fn bind_refuses_a_live_socket_and_a_non_socket_but_replaces_a_stale_one() {
     let srv = Server::new(&cfg(&stale)).unwrap();
     drop(srv);
     assert!(!stale.exists());
-    assert!(Server::new(&Config { vectors: 65, ..cfg(&dir.join("v")) }).is_err());
+    assert!(Server::new(&Config {
+        vectors: 65,
+        ..cfg(&dir.join("v"))
+    })
+    .is_err());
 }
 
 fn raise_nofile() {

@@ -35,7 +35,9 @@ fn usage_err(msg: &str) -> ExitCode {
 
 fn num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, ExitCode> {
     let parsed = if let Some(h) = s.strip_prefix("0x") {
-        u64::from_str_radix(h, 16).ok().and_then(|v| v.to_string().parse().ok())
+        u64::from_str_radix(h, 16)
+            .ok()
+            .and_then(|v| v.to_string().parse().ok())
     } else {
         s.parse().ok()
     };
@@ -133,7 +135,9 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
                 let a = a.unwrap_or_default();
                 match c {
                     't' => match a.parse::<f64>() {
-                        Ok(s) if s >= 0.0 && s.is_finite() => secs = Some(Duration::from_secs_f64(s)),
+                        Ok(s) if s >= 0.0 && s.is_finite() => {
+                            secs = Some(Duration::from_secs_f64(s))
+                        }
                         _ => return Ok(usage_err(&format!("bad timeout '{a}'"))),
                     },
                     _ => match num(&a, "count") {
@@ -170,7 +174,10 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
             if !extra.is_empty() {
                 return Ok(usage_err("monitor: extra arguments"));
             }
-            let secs = match opts.first().map(|(_, a)| a.clone().unwrap_or_default().parse::<f64>()) {
+            let secs = match opts
+                .first()
+                .map(|(_, a)| a.clone().unwrap_or_default().parse::<f64>())
+            {
                 None => None,
                 Some(Ok(s)) if s >= 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
                 Some(_) => return Ok(usage_err("bad timeout")),
@@ -188,15 +195,22 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
                 if left.is_some_and(|l| l.is_zero()) {
                     return Ok(ExitCode::SUCCESS);
                 }
-                let slice = Some(left.unwrap_or(Duration::from_secs(3600)).min(Duration::from_millis(200)));
-                let rung = if all.is_empty() { Vec::new() } else { p.wait(&all, slice)? };
-                for (v, n) in rung {
-                    println!("vector {v}: {n}");
-                }
-                let events = if all.is_empty() { p.wait_event(slice.unwrap())? } else { p.process()? };
+                let slice = left
+                    .unwrap_or(Duration::from_secs(3600))
+                    .min(Duration::from_millis(200));
+                let events = if all.is_empty() {
+                    p.wait_event(slice)?
+                } else {
+                    for (v, n) in p.wait(&all, Some(slice))? {
+                        println!("vector {v}: {n}");
+                    }
+                    p.process()?
+                };
                 for e in events {
                     match e {
-                        Event::PeerVector { peer, vector } => println!("peer {peer} vector {vector} connected"),
+                        Event::PeerVector { peer, vector } => {
+                            println!("peer {peer} vector {vector} connected")
+                        }
                         Event::PeerLeft(peer) => println!("peer {peer} left"),
                         Event::OwnVector(v) => println!("own vector {v} connected"),
                         Event::ServerGone => {

@@ -46,7 +46,10 @@ fn fail(prog: &str, msg: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let prog = argv.first().map_or("ivshmem-server", |s| s.as_str()).to_string();
+    let prog = argv
+        .first()
+        .map_or("ivshmem-server", |s| s.as_str())
+        .to_string();
     let (opts, rest) = match getopt(&argv[1..], "hvFp:S:m:M:l:n:") {
         Ok(x) => x,
         Err(e) => {
@@ -91,7 +94,10 @@ fn main() -> ExitCode {
         }
     }
     if cfg.vectors > MAX_VECTORS {
-        return fail(&prog, &format!("too many requested vectors (max is {MAX_VECTORS})"));
+        return fail(
+            &prog,
+            &format!("too many requested vectors (max is {MAX_VECTORS})"),
+        );
     }
     if cfg.verbose && !foreground {
         return fail(&prog, "cannot use verbose in daemon mode");
@@ -160,5 +166,7 @@ fn parse_uint(s: &str) -> Option<u32> {
     } else {
         (s, 10)
     };
-    u32::from_str_radix(digits, radix).ok().filter(|_| !digits.starts_with('+'))
+    u32::from_str_radix(digits, radix)
+        .ok()
+        .filter(|_| !digits.starts_with('+'))
 }

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The two programs as a user runs them: QEMU's option syntax, exit codes
+//! and messages, signals, daemon mode, descriptors returned when peers go.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_ivshmem-server");
+const PEER: &str = env!("CARGO_BIN_EXE_ivshmem-peer");
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ivshmem-cli-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Srv {
+    child: Option<Child>,
+    sock: PathBuf,
+}
+
+impl Srv {
+    fn start(dir: &Path, args: &[&str]) -> Srv {
+        let sock = dir.join("sock");
+        let child = Command::new(SERVER)
+            .args([
+                "-F",
+                "-S",
+                sock.to_str().unwrap(),
+                "-m",
+                dir.to_str().unwrap(),
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for(|| sock.exists(), "the server's socket");
+        Srv {
+            child: Some(child),
+            sock,
+        }
+    }
+
+    fn peer(&self, args: &[&str]) -> Output {
+        Command::new(PEER)
+            .arg("-S")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn peer_bg(&self, args: &[&str]) -> Child {
+        Command::new(PEER)
+            .arg("-S")
+            .arg(&self.sock)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.as_ref().unwrap().id()))
+            .unwrap()
+            .count()
+    }
+
+    fn term(mut self) -> Output {
+        let c = self.child.take().unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::SIGTERM,
+        )
+        .unwrap();
+        c.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Srv {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn dump_ring_wait_read_write() {
+    let dir = tmpdir("basic");
+    let s = Srv::start(&dir, &["-l", "1M", "-n", "2"]);
+    let o = s.peer(&["-n", "2", "dump"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "id 0\nshm 1048576 bytes\nvectors 2\n"
+    );
+
+    let mut w = s.peer_bg(&["-n", "2", "wait", "1", "-t", "20"]);
+    // Its id: the first line, once it is connected.
+    let mut out = std::io::BufReader::new(w.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let id: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(line, format!("peer {id} waiting on vector(s) 1\n"));
+    let o = s.peer(&["-n", "2", "ring", &id.to_string(), "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(w.wait().unwrap().success());
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "vector 1: 1\n");
+
+    let o = s.peer(&["write", "0x100", "shared bytes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.peer(&["read", "0x100", "12"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "00000100: 73 68 61 72 65 64 20 62 79 74 65 73\n"
+    );
+}
+
+#[test]
+fn clear_errors_and_exit_codes() {
+    let dir = tmpdir("errors");
+    let s = Srv::start(&dir, &["-l", "1M", "-n", "2"]);
+    let o = s.peer(&["ring", "99", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("no peer with id 99 is connected"),
+        "{}",
+        text(&o)
+    );
+    let mut w = s.peer_bg(&["-n", "2", "wait", "0", "-t", "10"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = s.peer(&["-n", "2", "dump"]);
+    let other = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("peer ")
+                .map(|r| r.split(' ').next().unwrap().to_string())
+        })
+        .unwrap();
+    let o = s.peer(&["-n", "2", "ring", &other, "5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains(&format!("peer {other} has no vector 5 (2 connected)")),
+        "{}",
+        text(&o)
+    );
+    let _ = w.kill();
+    let _ = w.wait();
+    let o = s.peer(&["wait", "0", "-t", "0.3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("timed out after 0 of 1 rings"));
+    let o = s.peer(&["read", "0", "99999999"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("beyond the shared memory"),
+        "{}",
+        text(&o)
+    );
+    for bad in [
+        &["ring", "x", "0"][..],
+        &["frobnicate"],
+        &["wait"],
+        &["read", "0"],
+    ] {
+        let o = s.peer(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+    }
+    let o = Command::new(PEER)
+        .args(["-S", "/nonexistent/sock", "dump"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("connect /nonexistent/sock"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn server_options_like_qemu() {
+    let dir = tmpdir("opts");
+    let sock = dir.join("s");
+    let run = |args: &[&str]| Command::new(SERVER).args(args).output().unwrap();
+    let o = run(&["-F", "-S", sock.to_str().unwrap(), "-n", "65"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("too many requested vectors (max is 64)"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["-v", "-S", sock.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("cannot use verbose in daemon mode"));
+    let o = run(&["-F", "-l", "12Q"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("invalid size suffix"), "{}", text(&o));
+    let o = run(&["-F", "-n", "two"]);
+    assert!(text(&o).contains("cannot parse n_vectors"));
+    let o = run(&["-x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("invalid option -- 'x'") && text(&o).contains("Usage:"));
+    let o = run(&["-h"]);
+    assert!(o.status.success() && text(&o).contains("-M <shm-name>"));
+    let o = run(&[
+        "-F",
+        "-S",
+        "/nonexistent/dir/sock",
+        "-m",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("cannot bind /nonexistent/dir/sock"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn peers_leaving_give_back_every_descriptor() {
+    let dir = tmpdir("fds");
+    let s = Srv::start(&dir, &["-l", "1M", "-n", "4"]);
+    let base = s.fds();
+    let mut kids: Vec<Child> = (0..8)
+        .map(|_| s.peer_bg(&["-n", "4", "wait", "0", "-t", "30"]))
+        .collect();
+    wait_for(|| s.fds() == base + 8 * 5, "8 clients with 4 eventfds each");
+    for k in kids.iter_mut() {
+        k.kill().unwrap(); // death, not a clean exit
+        k.wait().unwrap();
+    }
+    wait_for(
+        || s.fds() == base,
+        "the server to close what the dead peers held",
+    );
+}
+
+#[test]
+fn sigterm_tells_the_clients_and_removes_the_socket() {
+    let dir = tmpdir("term");
+    let s = Srv::start(&dir, &["-n", "1"]);
+    let mut m = s.peer_bg(&["monitor", "-t", "20"]);
+    let mut out = std::io::BufReader::new(m.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "id 0\n");
+    let o = s.peer(&["dump"]); // comes and goes
+    assert!(o.status.success());
+    for want in ["peer 1 vector 0 connected\n", "peer 1 left\n"] {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert_eq!(line, want);
+    }
+    let sock = s.sock.clone();
+    let o = s.term();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("server disconnected"));
+    assert!(!sock.exists());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(rest, "server gone\n");
+    assert!(m.wait().unwrap().success());
+}
+
+#[test]
+fn daemon_mode_writes_and_removes_its_pid_file() {
+    let dir = tmpdir("daemon");
+    let (sock, pidf) = (dir.join("sock"), dir.join("pid"));
+    let st = Command::new(SERVER)
+        .args([
+            "-S",
+            sock.to_str().unwrap(),
+            "-p",
+            pidf.to_str().unwrap(),
+            "-m",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "the parent returns once the daemon is up");
+    wait_for(
+        || std::fs::read_to_string(&pidf).is_ok_and(|s| s.ends_with('\n')),
+        "the pid file",
+    );
+    let pid: i32 = std::fs::read_to_string(&pidf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let o = Command::new(PEER)
+        .args(["-S", sock.to_str().unwrap(), "dump"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM).unwrap();
+    wait_for(
+        || !pidf.exists() && !sock.exists(),
+        "the daemon to clean up",
+    );
+}
