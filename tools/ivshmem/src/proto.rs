@@ -30,9 +30,9 @@ pub const PROTOCOL_VERSION: i64 = 0;
 pub const MAX_PEER_ID: i64 = 0xffff;
 /// The number QEMU's server uses for the shared-memory message.
 pub const SHM_MESSAGE: i64 = -1;
-/// The most vectors a peer can have: QEMU's server and device both stop
-/// at 64 (`IVSHMEM_SERVER_MAX_VECTORS`, `IVSHMEM_MAX_VECTORS`... the
-/// device's MSI-X table has at most 64 entries in practice).
+/// The most vectors per client the server hands out: QEMU's server stops
+/// at 64 (`IVSHMEM_SERVER_MAX_VECTORS`), and so does ours, so that the two
+/// accept the same command lines.
 pub const MAX_VECTORS: u32 = 64;
 
 /// One message as received: the number and the descriptor that came with it.

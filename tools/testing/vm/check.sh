@@ -101,6 +101,25 @@ if [ -z "$host_only" ]; then
 	t=$SECONDS
 	"$VRS_TOP/tools/testing/vm/setup.sh" || { fail "make setup"; arches=; }
 	phase "setup" SECONDS-t
+	# ivshmem interop (tools/ivshmem/tests/interop.rs): our server and peer
+	# against QEMU's contrib ivshmem-server/ivshmem-client and its
+	# ivshmem-doorbell device, all built by setup. Those run in the chroot,
+	# so the host-built test binary runs there too (same paths inside).
+	t=$SECONDS
+	echo "== ivshmem interop with QEMU's programs"
+	exe=$(cd "$VRS_TOP/tools/ivshmem" && cargo test --release --test interop --no-run 2>&1 |
+		sed -n 's/.*Executable tests\/interop.rs (\(.*\))/\1/p')
+	if [ -z "$exe" ]; then
+		fail "ivshmem interop: the test binary did not build"
+	else
+		out=$(vrs_chroot "IVSHMEM_QEMU_BIN='$VRS_CACHE/qemu/current/bin' '$VRS_TOP/tools/ivshmem/$exe' --ignored --test-threads=1" 2>&1); rc=$?
+		echo "$out" | grep -E '^(test |test result:)|panicked' | sed 's/^/  /'
+		read -r p f s < <(echo "$out" | sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p')
+		P=$((P + ${p:-0})); F=$((F + ${f:-0})); S=$((S + ${s:-0}))
+		[ "${p:-0}" -gt 0 ] || fail "ivshmem interop: no test passed"
+		[ $rc = 0 ] || { echo "$out" | tail -n 30; fail "ivshmem interop exited $rc"; }
+	fi
+	phase "ivshmem interop" SECONDS-t
 	for arch in $arches; do
 		t=$SECONDS
 		if ! "$VRS_TOP/tools/testing/vm/build.sh" "$arch"; then
