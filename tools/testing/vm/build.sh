@@ -83,6 +83,14 @@ if [ ! -s "$vb" ] || [ "$hdr" -nt "$vb" ] || [ "$VRS_TOP/drivers/virtio/bindings
 	vrs_chroot "bash -e '$gen/bindgen.sh'" && mv "$vb.tmp" "$vb"
 fi
 
+# The host tools the VM tests run next to QEMU (the ivshmem server and
+# peer): host binaries, built with the host's cargo (they run in the
+# chroot as well). Incremental: a no-op when nothing changed.
+if [ -z "$debug" ]; then
+	(cd "$VRS_TOP/tools/ivshmem" && cargo build --release --quiet --bins) ||
+		vrs_die "cargo build of tools/ivshmem failed"
+fi
+
 vrs_log "$arch: modules ($what)"
 vrs_chroot "make -s -C '$out' M='$VRS_TOP' MO='$bdir/modules' ARCH=$arch \
 	$kmake VRS_GEN='$gen' ${CLIPPY:+CLIPPY=1} ${syms[*]} -j\$(nproc) modules"

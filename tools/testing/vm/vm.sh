@@ -23,6 +23,9 @@
 #   VM_HOST_HELPER      a host command run in the background during the boot
 #                       (QMP socket: $VM_WORK/qmp.sock, console: $VM_WORK/console.log);
 #                       its whole process group is killed when QEMU exits
+#   VM_HOST_READY       a file the helper creates (in VM_WORK) once QEMU
+#                       may start, e.g. when a server QEMU connects to is
+#                       listening; the runner waits up to 30 s for it
 #   VM_TAPS             "NAME:QUEUES:ADDR/PREFIX ...": the boot runs in a
 #                       network namespace of its own holding these tap
 #                       devices (tap.py), for "-netdev tap,ifname=NAME,
@@ -100,7 +103,7 @@ root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$krel"}
 
 VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2 VM_SHOW_STATE= VM_GUEST_CMDS=
-VM_ARCHES= VM_HOST_HELPER= VM_TAPS= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=${VM_DEBUG_TIMEOUT_SCALE:-4}
+VM_ARCHES= VM_HOST_HELPER= VM_HOST_READY= VM_TAPS= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=${VM_DEBUG_TIMEOUT_SCALE:-4}
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
 # shellcheck source=/dev/null
@@ -307,6 +310,16 @@ if [ -n "$VM_HOST_HELPER" ]; then
 	# still take its process group down.
 	trap 'kill -- "-$helper" 2>/dev/null' EXIT
 	trap 'exit 130' INT TERM
+	if [ -n "$VM_HOST_READY" ]; then
+		t=$SECONDS
+		while [ ! -e "$work/$VM_HOST_READY" ]; do
+			if [ $((SECONDS - t)) -ge 30 ] || ! kill -0 "$helper" 2>/dev/null; then
+				sed 's/^/[host helper] /' "$work/helper.out" >&2
+				vrs_die "$arch/$name: the host helper did not create $VM_HOST_READY"
+			fi
+			sleep 0.1
+		done
+	fi
 fi
 cd "$work"
 timeout -k 5 "$VM_TIMEOUT" "${qemu[@]}" -serial "file:$log" </dev/null >"$work/qemu.out" 2>&1 || rc=$?
