@@ -103,7 +103,9 @@ impl CdevRef {
     /// A new, unregistered character device.
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: no precondition; NULL means no memory.
-        NonNull::new(unsafe { vrs_cdev_alloc() }).map(CdevRef).ok_or(ENOMEM)
+        NonNull::new(unsafe { vrs_cdev_alloc() })
+            .map(CdevRef)
+            .ok_or(ENOMEM)
     }
 
     /// Wakes every reader and poller; callable from interrupt handlers.
@@ -124,6 +126,8 @@ impl CdevRef {
     /// (`ERESTARTSYS`). `cond` runs each time the queue is woken, with no
     /// wake-up lost between a check and the sleep.
     pub(crate) fn wait<F: Fn() -> bool>(&self, cond: F) -> Result {
+        /// # Safety
+        /// `arg` is a `&F` valid for the call.
         unsafe extern "C" fn tramp<F: Fn() -> bool>(arg: *mut c_void) -> bool {
             // SAFETY: `arg` is the `&F` passed below, alive for the call.
             let f = unsafe { &*arg.cast::<F>() };
@@ -246,11 +250,15 @@ unsafe fn file<'a, T: FileOps>(p: *mut c_void) -> &'a T {
     unsafe { &*p.cast::<T>() }
 }
 
+/// # Safety
+/// `p` is a `priv` set by `open_tramp::<T>`, released exactly once.
 unsafe extern "C" fn release_tramp<T: FileOps>(p: *mut c_void) {
     // SAFETY: the shim calls release once per open, last.
     drop(unsafe { KBox::from_raw(p.cast::<T>()) });
 }
 
+/// # Safety
+/// `p` is an open file's `priv`; `buf` is valid for writing `len` bytes.
 unsafe extern "C" fn read_tramp<T: FileOps>(
     p: *mut c_void,
     buf: *mut u8,
@@ -266,6 +274,8 @@ unsafe extern "C" fn read_tramp<T: FileOps>(
     }
 }
 
+/// # Safety
+/// `p` is an open file's `priv`; the out pointers are valid for writing.
 unsafe extern "C" fn poll_tramp<T: FileOps>(p: *mut c_void, readable: *mut bool, gone: *mut bool) {
     // SAFETY: an open file's `priv`; the out pointers are valid.
     unsafe {
@@ -275,15 +285,23 @@ unsafe extern "C" fn poll_tramp<T: FileOps>(p: *mut c_void, readable: *mut bool,
     }
 }
 
+/// # Safety
+/// `p` is an open file's `priv`.
 unsafe extern "C" fn ioctl_tramp<T: FileOps>(p: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: an open file's `priv`.
-    match unsafe { file::<T>(p) }.ioctl(cmd, arg as usize) {
+    match unsafe { file::<T>(p) }.ioctl(cmd, arg) {
         Ok(v) => v as c_long,
         Err(e) => e.to_errno() as c_long,
     }
 }
 
-unsafe extern "C" fn mmap_range_tramp<T: FileOps>(p: *mut c_void, start: *mut u64, len: *mut u64) -> c_int {
+/// # Safety
+/// `p` is an open file's `priv`; the out pointers are valid for writing.
+unsafe extern "C" fn mmap_range_tramp<T: FileOps>(
+    p: *mut c_void,
+    start: *mut u64,
+    len: *mut u64,
+) -> c_int {
     // SAFETY: an open file's `priv` (the VMA holds the file open).
     match unsafe { file::<T>(p) }.mmap_range() {
         Ok((s, l)) => {

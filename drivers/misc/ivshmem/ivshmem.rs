@@ -81,6 +81,9 @@ struct Pair {
 // SAFETY: two u32, any bit pattern valid.
 unsafe impl kernel::transmute::FromBytes for Pair {}
 
+/// Each vector's eventfd and the open file that set it.
+type EventfdSlots = Pin<KBox<SpinLockIrq<KVec<Option<(EventFd, u64)>>>>>;
+
 /// What the device and its open files share; outlives the unbind while a
 /// file is open.
 struct Shared {
@@ -94,7 +97,7 @@ struct Shared {
     /// Interrupts per vector since probe.
     fired: KVec<AtomicU64>,
     /// The eventfd of each vector and the open file that set it.
-    eventfds: Pin<KBox<SpinLockIrq<KVec<Option<(EventFd, u64)>>>>>,
+    eventfds: EventfdSlots,
     cdev: CdevRef,
     next_file: AtomicU64,
 }
@@ -160,7 +163,11 @@ impl OpenFile {
         if vector >= s.info.vectors {
             return Err(EINVAL);
         }
-        let new = if fd >= 0 { Some(EventFd::from_fd(fd)?) } else { None };
+        let new = if fd >= 0 {
+            Some(EventFd::from_fd(fd)?)
+        } else {
+            None
+        };
         let old = {
             let mut slots = s.eventfds.lock();
             let slot = &mut slots[vector as usize];
@@ -243,7 +250,8 @@ impl FileOps for OpenFile {
         }
         match cmd {
             IOCTL_INFO => {
-                let mut w = UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<Info>()).writer();
+                let mut w =
+                    UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<Info>()).writer();
                 w.write(&s.info)?;
                 Ok(0)
             }
@@ -289,7 +297,10 @@ struct IvshmemDriver;
 kernel::pci_device_table!(
     PCI_TABLE,
     <IvshmemDriver as pci::Driver>::IdInfo,
-    [(pci::DeviceId::from_id(pci::Vendor::REDHAT_QUMRANET, 0x1110), ())]
+    [(
+        pci::DeviceId::from_id(pci::Vendor::REDHAT_QUMRANET, 0x1110),
+        ()
+    )]
 );
 
 impl pci::Driver for IvshmemDriver {
@@ -322,7 +333,11 @@ impl pci::Driver for IvshmemDriver {
         // device's `vectors` property.
         let table = msix::table_size(pdev);
         let doorbell = table > 0;
-        let peer_id = if doorbell { bar0.read32(IV_POSITION) } else { 0 };
+        let peer_id = if doorbell {
+            bar0.read32(IV_POSITION)
+        } else {
+            0
+        };
         let vectors = table.min(MAX_VECTORS);
         let info = Info {
             shm_size: shm_len,
@@ -377,7 +392,8 @@ impl pci::Driver for IvshmemDriver {
             doorbell: u32::from(doorbell),
             revision: u32::from(rev),
         };
-        let node = cdev::Registration::new(&cdev, pdev.as_ref(), &node_name, &attrs, shared.clone())?;
+        let node =
+            cdev::Registration::new(&cdev, pdev.as_ref(), &node_name, &attrs, shared.clone())?;
         let node_str = node_name.to_str().unwrap_or("?");
         if doorbell {
             dev_info!(
@@ -389,7 +405,12 @@ impl pci::Driver for IvshmemDriver {
                 node_str
             );
         } else {
-            dev_info!(pdev, "ivshmem-plain: {} KiB shared memory, /dev/{}\n", shm_len >> 10, node_str);
+            dev_info!(
+                pdev,
+                "ivshmem-plain: {} KiB shared memory, /dev/{}\n",
+                shm_len >> 10,
+                node_str
+            );
         }
         Ok(IvshmemData {
             _node: node,

@@ -79,7 +79,10 @@ impl<T: Handler> PinnedDrop for VectorIrq<T> {
 /// # Safety
 ///
 /// Only as the handler passed to `request_irq` by [`VectorIrq::new`].
-unsafe extern "C" fn handle_vector<T: Handler>(_irq: i32, ptr: *mut c_void) -> bindings::irqreturn_t {
+unsafe extern "C" fn handle_vector<T: Handler>(
+    _irq: i32,
+    ptr: *mut c_void,
+) -> bindings::irqreturn_t {
     // SAFETY: the cookie is the pinned `VectorIrq` (its invariant), which
     // outlives the registration.
     let v = unsafe { &*ptr.cast_const().cast::<VectorIrq<T>>() };
@@ -92,7 +95,9 @@ unsafe extern "C" fn handle_vector<T: Handler>(_irq: i32, ptr: *mut c_void) -> b
 /// The `struct pci_dev` of `pdev` (`pci::Device` is a transparent wrapper
 /// of it; its own `as_raw` is private to the kernel crate).
 fn raw(pdev: &pci::Device<kernel::device::Bound>) -> *mut bindings::pci_dev {
-    core::ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut()
+    core::ptr::from_ref(pdev)
+        .cast::<bindings::pci_dev>()
+        .cast_mut()
 }
 
 /// The size of the device's MSI-X table; 0 without an MSI-X capability.
@@ -138,7 +143,8 @@ impl<'a, T: Handler> MsixIrqs<'a, T> {
         mut handler: impl FnMut(u32) -> Result<T>,
     ) -> Result<Self> {
         // SAFETY: `pdev` is a bound PCI device.
-        let got = unsafe { bindings::pci_alloc_irq_vectors(raw(pdev), n, n, bindings::PCI_IRQ_MSIX) };
+        let got =
+            unsafe { bindings::pci_alloc_irq_vectors(raw(pdev), n, n, bindings::PCI_IRQ_MSIX) };
         if got < 0 {
             return Err(Error::from_errno(got));
         }
@@ -150,7 +156,8 @@ impl<'a, T: Handler> MsixIrqs<'a, T> {
             if irq < 0 {
                 return Err(Error::from_errno(irq));
             }
-            let label = CString::try_from_fmt(fmt!("{}-{}", name.to_str().unwrap_or("ivshmem"), v))?;
+            let label =
+                CString::try_from_fmt(fmt!("{}-{}", name.to_str().unwrap_or("ivshmem"), v))?;
             // SAFETY: the handler is kept in `irqs`, dropped before
             // `vectors` (field order), and never leaked.
             let reg = unsafe { VectorIrq::new(irq as u32, label, handler(v)?) };

@@ -269,10 +269,8 @@ impl<'a, T: Handler> VectorIrqs<'a, T> {
         self.irqs.reserve(1, GFP_KERNEL)?;
         // SAFETY: the registration goes into `self.irqs`, which is dropped
         // before `self.vectors` (field order) and never leaked.
-        let v = KBox::pin_init(
-            unsafe { VectorIrq::new(irq, index, name, handler) },
-            GFP_KERNEL,
-        )?;
+        let reg = unsafe { VectorIrq::new(irq, index, name, handler) };
+        let v = KBox::pin_init(reg, GFP_KERNEL)?;
         self.irqs.push(v, GFP_KERNEL)?;
         Ok(())
     }
