@@ -325,3 +325,31 @@ fn daemon_mode_writes_and_removes_its_pid_file() {
         "the daemon to clean up",
     );
 }
+
+#[test]
+fn ping_pong_between_two_host_peers() {
+    let dir = tmpdir("pingpong");
+    let s = Srv::start(&dir, &["-l", "1M", "-n", "1"]);
+    let mut pong = s.peer_bg(&["pong", "-c", "300", "-t", "60"]);
+    let mut pout = std::io::BufReader::new(pong.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut pout, &mut line).unwrap();
+    assert_eq!(line, "pong: peer 0 ready\n");
+    let o = s.peer(&["ping", "-c", "300", "-t", "60"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.starts_with("ping: 300 round trips with peer 0 in "),
+        "{out}"
+    );
+    assert!(pong.wait().unwrap().success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut pout, &mut rest).unwrap();
+    assert_eq!(rest, "pong: answered 300 pings from peer 1\n");
+    // Without a pong peer, ping says so and times out.
+    let dir2 = tmpdir("pingpong-none");
+    let s2 = Srv::start(&dir2, &["-l", "1M", "-n", "1"]);
+    let o = s2.peer(&["ping", "-c", "1", "-t", "0.5"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("no pong peer is ready"));
+}

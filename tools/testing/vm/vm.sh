@@ -10,6 +10,8 @@
 #
 # CONF is a shell fragment (see tools/testing/selftests/*/vm.conf):
 #   VM_TESTS            selftest binaries, "area/name", run in order
+#   VM_SAMPLES          samples/<area>/<name> programs to put in the image
+#                       (/vrs/samples/<area>/<name>), "area/name"
 #   VM_STOCK_MODULES    Debian modules to put in the image and modprobe
 #   VM_STOCK_NOLOAD     Debian modules to put in the image only (the tests load them)
 #   VM_INSMOD           our modules to load before the tests, "name[ args]" per line
@@ -102,7 +104,7 @@ work=$VRS_TOP/build/$arch/vm/$name
 root=$work/root
 rm -rf "$work"; mkdir -p "$root"/{bin,dev,proc,sys,tmp,vrs/tests,vrs/modules,lib/modules/"$krel"}
 
-VM_TESTS= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2 VM_SHOW_STATE= VM_GUEST_CMDS=
+VM_TESTS= VM_SAMPLES= VM_STOCK_MODULES= VM_STOCK_NOLOAD= VM_INSMOD= VM_APPEND= VM_TIMEOUT=300 VM_MEM=1024 VM_SMP=2 VM_SHOW_STATE= VM_GUEST_CMDS=
 VM_ARCHES= VM_HOST_HELPER= VM_HOST_READY= VM_TAPS= VM_EXIT=poweroff VM_EXPECT_DEVICES=0 VM_DEBUG_TIMEOUT_SCALE=${VM_DEBUG_TIMEOUT_SCALE:-4}
 # The conf may create files (disk images) in VM_WORK, this boot's directory.
 VM_WORK=$work
@@ -176,6 +178,13 @@ add_mod() {
 for m in $VM_STOCK_MODULES $VM_STOCK_NOLOAD; do add_mod "$m"; done
 cp "$kmods"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$krel/" 2>/dev/null || true
 depmod -b "$root" "$krel" 2>/dev/null || vrs_die "depmod failed for the image"
+
+# samples (built with the selftests): /vrs/samples/<area>/<name>
+for t in $VM_SAMPLES; do
+	[ -x "$bdir/selftests/samples/$t" ] || vrs_die "sample $t not built for $arch"
+	mkdir -p "$root/vrs/samples/$(dirname "$t")"
+	cp "$bdir/selftests/samples/$t" "$root/vrs/samples/$t"
+done
 
 # selftests
 for t in $VM_TESTS; do

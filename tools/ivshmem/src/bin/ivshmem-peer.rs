@@ -22,6 +22,10 @@ Commands:
                                 (default 1); exit 3 on timeout
   monitor [-t <secs>]           print peers coming and going, and rings,
                                 until the timeout or the server goes
+  ping [-c <rounds>] [-t <secs>] ping-pong with a pong peer (samples/ivshmem's
+                                protocol, at shared memory offset 4096): print
+                                round trips per second
+  pong [-c <rounds>] [-t <secs>] answer that many pings (default 1000)
   read <offset> <length>        print shared memory bytes in hex
   write <offset> <text>         write text (bytes) into the shared memory
 Exit status: 0 done, 1 error, 2 usage, 3 timed out.
@@ -222,6 +226,31 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
                 let _ = out.lock().flush();
             }
         }
+        (role @ ("ping" | "pong"), flags) => {
+            let (opts, extra) = match getopt(flags, "c:t:") {
+                Ok(x) => x,
+                Err(e) => return Ok(usage_err(&e)),
+            };
+            if !extra.is_empty() {
+                return Ok(usage_err("ping/pong: extra arguments"));
+            }
+            let (mut rounds, mut secs) = (1000u64, 600.0f64);
+            for (c, a) in opts {
+                let a = a.unwrap_or_default();
+                match c {
+                    'c' => match num(&a, "rounds") {
+                        Ok(v) => rounds = v,
+                        Err(e) => return Ok(e),
+                    },
+                    _ => match a.parse::<f64>() {
+                        Ok(v) if v > 0.0 && v.is_finite() => secs = v,
+                        _ => return Ok(usage_err(&format!("bad timeout '{a}'"))),
+                    },
+                }
+            }
+            let p = connect(sock, vectors.max(1))?;
+            pingpong(p, role == "ping", rounds, Duration::from_secs_f64(secs))
+        }
         ("read", [off, len]) => {
             let off: u64 = match num(off, "offset") {
                 Ok(v) => v,
@@ -253,4 +282,99 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
         }
         _ => Ok(usage_err(&format!("bad command '{cmd}' or its arguments"))),
     }
+}
+
+/// samples/ivshmem/ivshmem_pingpong.c's protocol, at offset 4096 of the
+/// shared memory: +0 the ping's sequence number, +8 its echo, +64
+/// "PONG <id>", +96 "PING <id>"; vector 0 both ways.
+fn pingpong(mut p: Peer, ping: bool, rounds: u64, limit: Duration) -> Result<ExitCode, Error> {
+    use std::sync::atomic::Ordering;
+    const BASE: u64 = 4096;
+    let m = p.map()?;
+    let deadline = Instant::now() + limit;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let (seq, echo) = (m.atomic_u64(BASE)?, m.atomic_u64(BASE + 8)?);
+    // Wait for the other side's "<tag> <id>\n" at `off`.
+    let wait_tag = |tag: &str, off: u64| -> Option<u16> {
+        while !left().is_zero() {
+            let mut b = [0u8; 24];
+            if m.read(off, &mut b).is_ok() {
+                let t = String::from_utf8_lossy(&b);
+                if let Some(rest) = t.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
+                    if let Ok(id) = rest.split('\n').next().unwrap_or("").parse() {
+                        return Some(id);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    };
+    let me = p.id();
+    // The id comes through the memory; the server's announcement of that
+    // peer (its eventfds) may still be on the way.
+    let known = |p: &mut Peer, peer: u16| -> Result<bool, Error> {
+        while !p.peers().iter().any(|(id, _)| *id == peer) {
+            if left().is_zero() || p.server_gone() {
+                return Ok(false);
+            }
+            p.wait_event(left().min(Duration::from_millis(100)))?;
+        }
+        Ok(true)
+    };
+    if ping {
+        let Some(peer) = wait_tag("PONG", BASE + 64) else {
+            eprintln!("ivshmem-peer: no pong peer is ready");
+            return Ok(ExitCode::from(3));
+        };
+        if !known(&mut p, peer)? {
+            eprintln!("ivshmem-peer: pong peer {peer} is not connected");
+            return Ok(ExitCode::from(3));
+        }
+        m.write(BASE + 96, format!("PING {me}\n\0").as_bytes())?;
+        let (t0, mut worst) = (Instant::now(), Duration::ZERO);
+        for i in 1..=rounds {
+            let r0 = Instant::now();
+            seq.store(i, Ordering::SeqCst);
+            p.ring(peer, 0)?;
+            if p.wait(&[0], Some(left()))?.is_empty() {
+                eprintln!("ivshmem-peer: timed out in round {i}");
+                return Ok(ExitCode::from(3));
+            }
+            let got = echo.load(Ordering::SeqCst);
+            if got != i {
+                eprintln!("ivshmem-peer: round {i}: pong echoed {got}");
+                return Ok(ExitCode::from(1));
+            }
+            worst = worst.max(r0.elapsed());
+        }
+        let t = t0.elapsed().as_secs_f64();
+        println!(
+            "ping: {rounds} round trips with peer {peer} in {t:.3} s: {:.0}/s, slowest {:.3} ms",
+            rounds as f64 / t,
+            worst.as_secs_f64() * 1e3
+        );
+    } else {
+        m.write(BASE + 64, format!("PONG {me}\n\0").as_bytes())?;
+        println!("pong: peer {me} ready");
+        let _ = std::io::stdout().flush();
+        let Some(peer) = wait_tag("PING", BASE + 96) else {
+            eprintln!("ivshmem-peer: no ping peer came");
+            return Ok(ExitCode::from(3));
+        };
+        if !known(&mut p, peer)? {
+            eprintln!("ivshmem-peer: ping peer {peer} is not connected");
+            return Ok(ExitCode::from(3));
+        }
+        for i in 1..=rounds {
+            if p.wait(&[0], Some(left()))?.is_empty() {
+                eprintln!("ivshmem-peer: timed out after {} pings", i - 1);
+                return Ok(ExitCode::from(3));
+            }
+            echo.store(seq.load(Ordering::SeqCst), Ordering::SeqCst);
+            p.ring(peer, 0)?;
+        }
+        println!("pong: answered {rounds} pings from peer {peer}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -92,6 +92,10 @@ def main():
                 time.sleep(2)
                 run("ring", str(guest), "0")
                 log("doorbell: rang the guest on vector 0")
+                # The sample's ping-pong (samples/ivshmem) against our pong.
+                r = subprocess.run([peer, "-S", sock, "-n", "2", "pong", "-c", "200", "-t", "250"],
+                                   capture_output=True, text=True)
+                log("pingpong:", r.stdout.strip().replace("\n", "; "), r.stderr.strip(), "rc", r.returncode)
                 doorbell_done = True
         time.sleep(0.1)
     log("done" if plain_done and doorbell_done else "gave up")

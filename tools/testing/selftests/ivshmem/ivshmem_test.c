@@ -320,6 +320,23 @@ TEST_F_TIMEOUT(host, doorbells_with_a_host_peer, 300)
 	close(fd);
 }
 
+/* samples/ivshmem/ivshmem_pingpong against the host's "ivshmem-peer pong". */
+TEST_F_TIMEOUT(host, sample_pingpong_with_host_peer, 300)
+{
+	char line[256] = "";
+	FILE *p;
+	int rc;
+
+	p = popen("/vrs/samples/ivshmem/ivshmem_pingpong -n 200 2>&1", "r");
+	ASSERT_NE(NULL, p);
+	while (fgets(line + strlen(line), sizeof(line) - strlen(line), p))
+		;
+	rc = pclose(p);
+	TH_LOG("%s", line);
+	EXPECT_EQ(0, rc);
+	EXPECT_EQ(0, strncmp(line, "ping: 200 round trips with peer ", 32));
+}
+
 static sigjmp_buf fault_jmp;
 
 static void on_sigbus(int sig)
