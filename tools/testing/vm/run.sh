@@ -59,12 +59,26 @@ conf=$bdir/run.conf
 	echo 'd+=" -object rng-builtin,id=r0 -device virtio-rng-device,rng=r0"'
 	echo 'd+=" -global virtio-mmio.force-legacy=false -global virtio-mmio.msi-vectors=16"'
 	echo 'VM_QEMU_arm64=$d VM_QEMU_x86_64=$d'
+	# ivshmem-doorbell (needs PCI: arm64 virt; amd64 microvm without ACPI
+	# has none) on our ivshmem-server, with a host peer answering the
+	# guest's ping-pong (samples/ivshmem/ivshmem_pingpong).
+	echo 'VM_SAMPLES="ivshmem/ivshmem_pingpong"'
+	if [ "$arch" = arm64 ]; then
+		echo 'VM_QEMU_arm64+=" -chardev socket,path=$VM_WORK/ivs.sock,id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2"'
+		echo 'b=$VRS_TOP/tools/ivshmem/target/release'
+		echo 'VM_HOST_READY=ready'
+		# shellcheck disable=SC2016
+		echo 'VM_HOST_HELPER="$b/ivshmem-server -F -S ivs.sock -m . -l 1M -n 2 & while [ ! -S ivs.sock ]; do sleep 0.1; done; touch ready; exec $b/ivshmem-peer -S ivs.sock -n 2 pong -c 2000 -t 600"'
+	fi
 	cat <<-'CONF'
 	VM_GUEST_CMDS='for i in /sys/class/net/*; do [ "$(cat $i/address)" = 52:54:00:12:34:10 ] && n=${i##*/}; done
 	ip addr add 10.0.2.15/24 dev $n; ip link set $n up
 	echo "VRS-PING-BEGIN"
 	for c in 0 1 2 3; do echo "ping from CPU $c: $(taskset -c $c ping -c 3 -W 3 10.0.2.1 | grep transmitted)"; done
-	echo "VRS-PING-END"'
+	echo "VRS-PING-END"
+	echo "VRS-IVSHMEM-BEGIN"
+	if [ -d /dev/ivshmem ]; then for i in /dev/ivshmem/*; do echo "$i: $(cat /sys/class/misc/ivshmem!${i##*/}/shm_size) bytes, peer id $(cat /sys/class/misc/ivshmem!${i##*/}/peer_id), $(cat /sys/class/misc/ivshmem!${i##*/}/vectors) vectors"; done; /vrs/samples/ivshmem/ivshmem_pingpong -n 2000; else echo "no ivshmem device (needs PCI: ARCH=arm64 has one)"; fi
+	echo "VRS-IVSHMEM-END"'
 	CONF
 } >"$conf"
 if [ -n "$shell" ]; then
@@ -77,8 +91,10 @@ echo "== kernel log of the boot (modules loaded):"
 sed -n '/VRS-DMESG-BEGIN boot/,/VRS-DMESG-END boot/p' "$log" | sed '1d;$d'
 echo "== the multiqueue NIC: pings to the host end of its tap, from each CPU:"
 sed -n '/VRS-PING-BEGIN/,/VRS-PING-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
-echo "== virtio-mmio interrupts (MSI vectors are named <device>-config, <device>-<queue>):"
-sed -n '/VRS-INTERRUPTS-BEGIN/,/VRS-INTERRUPTS-END/p' "$log" | sed '1d;$d' | grep -E 'virtio|CPU' || true
+echo "== ivshmem: doorbell ping-pong between the guest (samples/ivshmem) and a host peer, on our ivshmem-server:"
+sed -n '/VRS-IVSHMEM-BEGIN/,/VRS-IVSHMEM-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
+echo "== interrupts (virtio-mmio MSI vectors are named <device>-config, <device>-<queue>; ivshmem's ivshmem-<address>-<vector>):"
+sed -n '/VRS-INTERRUPTS-BEGIN/,/VRS-INTERRUPTS-END/p' "$log" | sed '1d;$d' | grep -E 'virtio|ivshmem|CPU' || true
 echo "== virtio_mmio_rs devices (debugfs: irq_mode, per-vector interrupt counts):"
 sed -n '/VRS-STATE-BEGIN/,/VRS-STATE-END/p' "$log" | sed '1d;$d' |
 	grep -E '^[^ ]|device_id|irq_mode|vector_interrupts|interrupts:' || true
