@@ -61,6 +61,8 @@ extern "C" {
         data: *mut c_void,
     ) -> c_int;
     fn vrs_cdev_deregister(c: *mut RawCdev);
+    fn vrs_cdev_set_p2p(c: *mut RawCdev, pdev: *mut c_void, bar: c_int) -> c_int;
+    fn vrs_cdev_export_dmabuf(c: *mut RawCdev, start: u64, size: u64, flags: u32) -> c_int;
     fn vrs_cdev_revoke(c: *mut RawCdev);
     fn vrs_cdev_wake(c: *mut RawCdev);
     fn vrs_cdev_wait(
@@ -106,6 +108,27 @@ impl CdevRef {
         NonNull::new(unsafe { vrs_cdev_alloc() })
             .map(CdevRef)
             .ok_or(ENOMEM)
+    }
+
+    /// Lets dma-buf importers map BAR `bar` of `pdev` peer to peer (until
+    /// the device is unbound: the provider is device-managed).
+    pub(crate) fn set_p2p(&self, pdev: &kernel::pci::Device<kernel::device::Bound>, bar: u32) -> Result {
+        // `pci::Device` is a transparent wrapper of `struct pci_dev`.
+        let raw = core::ptr::from_ref(pdev).cast::<c_void>().cast_mut();
+        // SAFETY: `self` holds a reference; `pdev` is bound, as the
+        // device-managed provider requires; `bar` is checked by the callee.
+        to_result(unsafe { vrs_cdev_set_p2p(self.0.as_ptr(), raw, bar as c_int) })
+    }
+
+    /// Exports the physical range `[start, start + size)` as a dma-buf and
+    /// returns its new file descriptor (opened with `flags`). The caller
+    /// checks that the range is the device's; revocation covers it.
+    pub(crate) fn export_dmabuf(&self, start: u64, size: u64, flags: u32) -> Result<i32> {
+        // SAFETY: `self` holds a reference; the shim validates nothing else
+        // of the range, which is the caller's contract (see above).
+        let fd = unsafe { vrs_cdev_export_dmabuf(self.0.as_ptr(), start, size, flags) };
+        to_result(fd.min(0))?;
+        Ok(fd)
     }
 
     /// Wakes every reader and poller; callable from interrupt handlers.

@@ -14,7 +14,11 @@
  * mappings: a fault before it is zapped, one after it finds the device
  * revoked and gets SIGBUS. No mapping of a device that is gone survives.
  */
+#include <linux/dma-buf.h>
+#include <linux/dma-buf-mapping.h>
+#include <linux/dma-resv.h>
 #include <linux/fs.h>
+#include <linux/pci-p2pdma.h>
 #include <linux/kref.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -27,6 +31,8 @@
 
 #include "cdev_shim.h"
 
+MODULE_IMPORT_NS("DMA_BUF");
+
 struct vrs_cdev {
 	struct miscdevice misc;
 	struct kref ref;
@@ -36,6 +42,10 @@ struct vrs_cdev {
 	struct mutex files_lock;
 	struct list_head files;
 	struct vrs_cdev_attrs attrs;
+	/* Exported dma-bufs (struct vrs_dmabuf), under files_lock. */
+	struct list_head dmabufs;
+	/* For importers' peer-to-peer mappings of BAR2 (NULL: none). */
+	struct p2pdma_provider *provider;
 	const struct vrs_cdev_ops *ops;
 	void *data;
 	char name[64];
@@ -185,7 +195,7 @@ static int vrs_fop_mmap(struct file *file, struct vm_area_struct *vma)
 	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
 	int ret;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL; /* no copy-on-write of device memory */
 	ret = f->c->ops->mmap_range(f->priv, &start, &len);
 	if (ret)
@@ -210,6 +220,208 @@ static const struct file_operations vrs_cdev_fops = {
 	.mmap = vrs_fop_mmap,
 };
 
+/*
+ * dma-buf export of a range of the memory. Like the device's own
+ * mappings, a dma-buf's mmap() is populated on fault, under @map_lock,
+ * so that revocation zaps it exactly; importers' peer-to-peer mappings
+ * (dma_buf_phys_vec_to_sgt) are invalidated at revocation and drained as
+ * VFIO's dma-buf export does (drivers/vfio/pci/vfio_pci_dmabuf.c).
+ */
+struct vrs_dmabuf {
+	struct dma_buf *dmabuf;
+	struct vrs_cdev *c;		/* a reference */
+	struct list_head node;		/* in c->dmabufs */
+	struct phys_vec phys;
+	struct p2pdma_provider *provider;
+	struct kref maps;		/* importers' mappings, +1 while not revoked */
+	struct completion drained;
+	bool revoked;			/* under the reservation lock */
+};
+
+static void vrs_dmabuf_drained(struct kref *k)
+{
+	complete(&container_of(k, struct vrs_dmabuf, maps)->drained);
+}
+
+static int vrs_dmabuf_attach(struct dma_buf *db, struct dma_buf_attachment *a)
+{
+	struct vrs_dmabuf *d = db->priv;
+
+	if (!a->peer2peer || !d->provider)
+		return -EOPNOTSUPP;
+	if (d->revoked)
+		return -ENODEV;
+	if (!dma_buf_attach_revocable(a))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static struct sg_table *vrs_dmabuf_map(struct dma_buf_attachment *a, enum dma_data_direction dir)
+{
+	struct vrs_dmabuf *d = a->dmabuf->priv;
+	struct sg_table *sgt;
+
+	dma_resv_assert_held(d->dmabuf->resv);
+	if (d->revoked)
+		return ERR_PTR(-ENODEV);
+	sgt = dma_buf_phys_vec_to_sgt(a, d->provider, &d->phys, 1, d->phys.len, dir);
+	if (!IS_ERR(sgt))
+		kref_get(&d->maps);
+	return sgt;
+}
+
+static void vrs_dmabuf_unmap(struct dma_buf_attachment *a, struct sg_table *sgt,
+			     enum dma_data_direction dir)
+{
+	struct vrs_dmabuf *d = a->dmabuf->priv;
+
+	dma_resv_assert_held(d->dmabuf->resv);
+	dma_buf_free_sgt(a, sgt, dir);
+	kref_put(&d->maps, vrs_dmabuf_drained);
+}
+
+static vm_fault_t vrs_dmabuf_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct vrs_dmabuf *d = vma->vm_private_data;
+	struct vrs_cdev *c = d->c;
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+	u64 off = (u64)vmf->pgoff << PAGE_SHIFT;
+
+	down_read(&c->map_lock);
+	if (!c->revoked && off < d->phys.len)
+		ret = vmf_insert_pfn_prot(vma, vmf->address, (d->phys.paddr + off) >> PAGE_SHIFT,
+					  vma->vm_page_prot);
+	up_read(&c->map_lock);
+	return ret;
+}
+
+static const struct vm_operations_struct vrs_dmabuf_vm_ops = {
+	.fault = vrs_dmabuf_fault,
+};
+
+static int vrs_dmabuf_mmap(struct dma_buf *db, struct vm_area_struct *vma)
+{
+	struct vrs_dmabuf *d = db->priv;
+
+	/* dma_buf_mmap_internal() checked the range against db->size. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
+		return -EINVAL;
+	if (READ_ONCE(d->c->revoked))
+		return -ENODEV;
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
+	vma->vm_private_data = d;
+	vma->vm_ops = &vrs_dmabuf_vm_ops;
+	return 0;
+}
+
+/* CPU access needs no cache maintenance: the mapping is write-combining. */
+static int vrs_dmabuf_cpu_access(struct dma_buf *db, enum dma_data_direction dir)
+{
+	return READ_ONCE(((struct vrs_dmabuf *)db->priv)->c->revoked) ? -ENODEV : 0;
+}
+
+static void vrs_dmabuf_release(struct dma_buf *db)
+{
+	struct vrs_dmabuf *d = db->priv;
+	struct vrs_cdev *c = d->c;
+
+	mutex_lock(&c->files_lock);
+	list_del(&d->node);
+	mutex_unlock(&c->files_lock);
+	kfree(d);
+	vrs_cdev_put(c);
+}
+
+static const struct dma_buf_ops vrs_dmabuf_ops = {
+	.attach = vrs_dmabuf_attach,
+	.map_dma_buf = vrs_dmabuf_map,
+	.unmap_dma_buf = vrs_dmabuf_unmap,
+	.mmap = vrs_dmabuf_mmap,
+	.begin_cpu_access = vrs_dmabuf_cpu_access,
+	.end_cpu_access = vrs_dmabuf_cpu_access,
+	.release = vrs_dmabuf_release,
+};
+
+/*
+ * Called by vrs_cdev_revoke() with files_lock and map_lock (write) held:
+ * zaps the dma-buf's CPU mappings, tells its importers to unmap, and
+ * waits for them to have done so.
+ */
+static void vrs_dmabuf_revoke(struct vrs_dmabuf *d)
+{
+	if (!get_file_active(&d->dmabuf->file))
+		return; /* being released */
+	unmap_mapping_range(d->dmabuf->file->f_mapping, 0, 0, 1);
+	dma_resv_lock(d->dmabuf->resv, NULL);
+	d->revoked = true;
+	dma_buf_invalidate_mappings(d->dmabuf);
+	dma_resv_wait_timeout(d->dmabuf->resv, DMA_RESV_USAGE_BOOKKEEP, false,
+			      MAX_SCHEDULE_TIMEOUT);
+	dma_resv_unlock(d->dmabuf->resv);
+	kref_put(&d->maps, vrs_dmabuf_drained);
+	wait_for_completion(&d->drained);
+	fput(d->dmabuf->file);
+}
+
+int vrs_cdev_set_p2p(struct vrs_cdev *c, void *pdev, int bar)
+{
+	int ret = pcim_p2pdma_init(pdev);
+
+	if (ret)
+		return ret;
+	c->provider = pcim_p2pdma_provider(pdev, bar);
+	return c->provider ? 0 : -EOPNOTSUPP;
+}
+
+int vrs_cdev_export_dmabuf(struct vrs_cdev *c, u64 start, u64 size, u32 flags)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct vrs_dmabuf *d;
+	int fd;
+
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d)
+		return -ENOMEM;
+	d->phys.paddr = start;
+	d->phys.len = size;
+	kref_init(&d->maps);
+	init_completion(&d->drained);
+	INIT_LIST_HEAD(&d->node);
+	info.ops = &vrs_dmabuf_ops;
+	info.size = size;
+	info.flags = flags;
+	info.priv = d;
+
+	down_read(&c->map_lock);
+	if (c->revoked) {
+		up_read(&c->map_lock);
+		kfree(d);
+		return -ENODEV;
+	}
+	d->provider = c->provider;
+	d->dmabuf = dma_buf_export(&info);
+	if (IS_ERR(d->dmabuf)) {
+		up_read(&c->map_lock);
+		fd = PTR_ERR(d->dmabuf);
+		kfree(d);
+		return fd;
+	}
+	/* From here, dma_buf_put() frees @d through release(). */
+	d->c = c;
+	vrs_cdev_get(c);
+	mutex_lock(&c->files_lock);
+	list_add_tail(&d->node, &c->dmabufs);
+	mutex_unlock(&c->files_lock);
+	up_read(&c->map_lock);
+
+	fd = dma_buf_fd(d->dmabuf, flags);
+	if (fd < 0)
+		dma_buf_put(d->dmabuf);
+	return fd;
+}
+
 struct vrs_cdev *vrs_cdev_alloc(void)
 {
 	struct vrs_cdev *c = kzalloc(sizeof(*c), GFP_KERNEL);
@@ -221,6 +433,7 @@ struct vrs_cdev *vrs_cdev_alloc(void)
 	init_rwsem(&c->map_lock);
 	mutex_init(&c->files_lock);
 	INIT_LIST_HEAD(&c->files);
+	INIT_LIST_HEAD(&c->dmabufs);
 	return c;
 }
 
@@ -259,12 +472,16 @@ void vrs_cdev_deregister(struct vrs_cdev *c)
 void vrs_cdev_revoke(struct vrs_cdev *c)
 {
 	struct vrs_cdev_file *f;
+	struct vrs_dmabuf *d;
 
 	down_write(&c->map_lock);
 	c->revoked = true;
 	mutex_lock(&c->files_lock);
 	list_for_each_entry(f, &c->files, node)
 		unmap_mapping_range(f->file->f_mapping, 0, 0, 1);
+	list_for_each_entry(d, &c->dmabufs, node)
+		vrs_dmabuf_revoke(d);
+	c->provider = NULL;
 	mutex_unlock(&c->files_lock);
 	up_write(&c->map_lock);
 	wake_up_interruptible_all(&c->wq);

@@ -60,6 +60,16 @@ void vrs_cdev_deregister(struct vrs_cdev *c);
  * mmap_range() must fail from now on) and wakes every sleeper.
  */
 void vrs_cdev_revoke(struct vrs_cdev *c);
+/*
+ * Lets importers map BAR @bar of @pdev (a struct pci_dev *) peer to peer
+ * (pcim_p2pdma_provider(); device-managed). -EOPNOTSUPP without P2P.
+ */
+int vrs_cdev_set_p2p(struct vrs_cdev *c, void *pdev, int bar);
+/*
+ * Exports the physical range [@start, @start + @size) as a dma-buf (see
+ * cdev_shim.c); returns its new descriptor (open with @flags) or -errno.
+ */
+int vrs_cdev_export_dmabuf(struct vrs_cdev *c, u64 start, u64 size, u32 flags);
 /* Wakes readers and pollers (any context, hard interrupts included). */
 void vrs_cdev_wake(struct vrs_cdev *c);
 /*

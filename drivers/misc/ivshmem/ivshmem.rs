@@ -31,6 +31,7 @@ use kernel::{
 mod cdev;
 mod eventfd;
 mod msix;
+mod pciext;
 
 use cdev::{Attrs, CdevRef, FileOps};
 use eventfd::EventFd;
@@ -46,14 +47,13 @@ const MAX_VECTORS: u32 = 64;
 const IOC_MAGIC: u32 = 0xBC;
 const INFO_DOORBELL: u32 = 1;
 
-const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
-    (dir << 30) | ((size as u32) << 16) | (IOC_MAGIC << 8) | nr
-}
-const IOC_WRITE: u32 = 1;
-const IOC_READ: u32 = 2;
-const IOCTL_INFO: u32 = ioc(IOC_READ, 0, core::mem::size_of::<Info>());
-const IOCTL_RING: u32 = ioc(IOC_WRITE, 1, 8);
-const IOCTL_SET_EVENTFD: u32 = ioc(IOC_WRITE, 2, 8);
+const IOCTL_INFO: u32 = kernel::ioctl::_IOR::<Info>(IOC_MAGIC, 0);
+const IOCTL_RING: u32 = kernel::ioctl::_IOW::<Pair>(IOC_MAGIC, 1);
+const IOCTL_SET_EVENTFD: u32 = kernel::ioctl::_IOW::<Pair>(IOC_MAGIC, 2);
+const IOCTL_EXPORT_DMABUF: u32 = kernel::ioctl::_IOW::<DmaBufReq>(IOC_MAGIC, 3);
+/// The flags a dma-buf descriptor may be opened with.
+const DMABUF_FLAGS: u32 = kernel::bindings::O_CLOEXEC | kernel::bindings::O_ACCMODE;
+const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;
 
 /// `struct ivshmem_info` (56 bytes).
 #[repr(C)]
@@ -83,6 +83,19 @@ unsafe impl kernel::transmute::FromBytes for Pair {}
 
 /// Each vector's eventfd and the open file that set it.
 type EventfdSlots = Pin<KBox<SpinLockIrq<KVec<Option<(EventFd, u64)>>>>>;
+
+/// `struct ivshmem_dmabuf` (24 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct DmaBufReq {
+    offset: u64,
+    size: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+// SAFETY: integers only, no padding (8 + 8 + 4 + 4), any bit pattern valid.
+unsafe impl kernel::transmute::FromBytes for DmaBufReq {}
 
 /// What the device and its open files share; outlives the unbind while a
 /// file is open.
@@ -272,6 +285,21 @@ impl FileOps for OpenFile {
                 let e: Pair = UserSlice::new(UserPtr::from_addr(arg), 8).reader().read()?;
                 self.set_eventfd(e.a, e.b as i32)
             }
+            IOCTL_EXPORT_DMABUF => {
+                let r: DmaBufReq = UserSlice::new(UserPtr::from_addr(arg), 24).reader().read()?;
+                let end = r.offset.checked_add(r.size).ok_or(EINVAL)?;
+                if r.size == 0
+                    || r.offset % PAGE_SIZE != 0
+                    || r.size % PAGE_SIZE != 0
+                    || end > s.shm_len
+                    || r.flags & !DMABUF_FLAGS != 0
+                    || r.reserved != 0
+                {
+                    return Err(EINVAL);
+                }
+                let fd = s.cdev.export_dmabuf(s.shm_start + r.offset, r.size, r.flags)?;
+                Ok(fd as isize)
+            }
             _ => Err(ENOTTY),
         }
     }
@@ -286,9 +314,12 @@ impl FileOps for OpenFile {
 
 /// Per-device driver data.
 struct IvshmemData<'a> {
-    // Drop order: the device node first, then the interrupts.
+    // Drop order: the device node, the interrupts, the BAR2 claim, then
+    // the device is disabled.
     _node: cdev::Registration<OpenFile>,
     _irqs: Option<msix::MsixIrqs<'a, VectorHandler>>,
+    _shm: pciext::WcBar<'a>,
+    _enabled: pciext::Enabled<'a>,
     shared: Arc<Shared>,
 }
 
@@ -321,7 +352,7 @@ impl pci::Driver for IvshmemDriver {
             );
             return Err(ENODEV);
         }
-        pdev.enable_device_mem()?;
+        let enabled = pciext::Enabled::new(pdev)?;
         let bar0 = pdev.iomap_region_sized::<BAR0_SIZE>(0, c"ivshmem_rs")?;
         let shm_start = pdev.resource_start(2)?;
         let shm_len = pdev.resource_len(2)?;
@@ -329,6 +360,9 @@ impl pci::Driver for IvshmemDriver {
             dev_err!(pdev, "BAR2 (the shared memory) is empty\n");
             return Err(ENODEV);
         }
+        // Claimed, not mapped into the kernel: user space maps it,
+        // write-combining (the memory type is reserved for that).
+        let shm = pciext::WcBar::new(pdev, 2, c"ivshmem_rs")?;
         // Only ivshmem-doorbell has MSI-X (BAR1): its table size is the
         // device's `vectors` property.
         let table = msix::table_size(pdev);
@@ -369,6 +403,11 @@ impl pci::Driver for IvshmemDriver {
             GFP_KERNEL,
         )?;
         let pdev_b: &'bound pci::Device<kernel::device::Bound> = pdev;
+        // dma-buf importers may map BAR2 peer to peer; without it, dma-bufs
+        // still map into processes, and attaching is refused.
+        if let Err(e) = cdev.set_p2p(pdev_b, 2) {
+            dev_info!(pdev, "no peer-to-peer DMA for BAR2 ({:?}): dma-bufs are CPU-only\n", e);
+        }
         let name = pdev.as_ref().name();
         let irqs = if vectors > 0 {
             // MSI-X messages are the device's writes: without bus mastering
@@ -415,6 +454,8 @@ impl pci::Driver for IvshmemDriver {
         Ok(IvshmemData {
             _node: node,
             _irqs: irqs,
+            _shm: shm,
+            _enabled: enabled,
             shared,
         })
     }

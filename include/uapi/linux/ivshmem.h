@@ -6,15 +6,16 @@
  * One character device per device, /dev/ivshmem/<PCI address>, e.g.
  * /dev/ivshmem/0000:00:04.0. On it:
  *
- *  - mmap():  the shared memory (BAR2); offset and length must be page
- *             aligned and inside the BAR. Mapped write-combining.
+ *  - mmap():  the shared memory (BAR2), MAP_SHARED; offset and length
+ *             page aligned and inside the BAR. Mapped write-combining.
  *  - read():  8 bytes, a bit mask of the vectors that fired since this
  *             open file last read (bit n: vector n); blocks until one has,
  *             or fails with EAGAIN under O_NONBLOCK. Each open file sees
  *             every interrupt: readers do not take events from each other.
  *  - poll():  EPOLLIN when read() would not block; EPOLLHUP once the
- *             device is gone (unbound), after which every call but close()
- *             fails with ENODEV.
+ *             device is gone (unbound). From then on ioctl() and mmap()
+ *             fail with ENODEV, existing mappings fault (SIGBUS), and
+ *             read() returns what fired before and then ENODEV.
  *  - ioctls below.
  */
 #ifndef _UAPI_LINUX_IVSHMEM_H
@@ -57,20 +58,25 @@ struct ivshmem_eventfd {
 };
 
 /*
- * Export [offset, offset + size) of the shared memory as a dma-buf.
- * Page aligned, inside BAR2. flags: O_CLOEXEC and O_RDWR/O_RDONLY for the
- * new file descriptor, returned in fd.
+ * Export [offset, offset + size) of the shared memory as a dma-buf; the
+ * ioctl returns its new file descriptor. offset and size page aligned,
+ * size > 0, the range inside BAR2. flags: O_CLOEXEC and the access mode
+ * (O_RDWR or O_RDONLY) of the new descriptor. The dma-buf can be mapped
+ * (mmap, with DMA_BUF_IOCTL_SYNC around CPU access) and attached by
+ * importers that can do peer-to-peer DMA and handle revocation; when the
+ * device goes, its mappings fault (SIGBUS) and its importers are told to
+ * unmap, as for the device's own mappings.
  */
 struct ivshmem_dmabuf {
 	__u64 offset;
 	__u64 size;
 	__u32 flags;
-	__s32 fd;        /* out */
+	__u32 reserved;  /* 0 */
 };
 
 #define IVSHMEM_IOCTL_INFO          _IOR(IVSHMEM_IOCTL_MAGIC, 0, struct ivshmem_info)
 #define IVSHMEM_IOCTL_RING          _IOW(IVSHMEM_IOCTL_MAGIC, 1, struct ivshmem_ring)
 #define IVSHMEM_IOCTL_SET_EVENTFD   _IOW(IVSHMEM_IOCTL_MAGIC, 2, struct ivshmem_eventfd)
-#define IVSHMEM_IOCTL_EXPORT_DMABUF _IOWR(IVSHMEM_IOCTL_MAGIC, 3, struct ivshmem_dmabuf)
+#define IVSHMEM_IOCTL_EXPORT_DMABUF _IOW(IVSHMEM_IOCTL_MAGIC, 3, struct ivshmem_dmabuf)
 
 #endif /* _UAPI_LINUX_IVSHMEM_H */

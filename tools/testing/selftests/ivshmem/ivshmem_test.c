@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include <linux/dma-buf.h>
 #include <linux/ivshmem.h>
 
 #include "kselftest_harness.h"
@@ -162,6 +163,18 @@ TEST(plain_memory_is_the_host_file)
 	EXPECT_EQ(0, memcmp(m + 4096, "HOST-PLAIN", 10)) TH_LOG("the host's bytes are not in BAR2");
 	memcpy(m + 8192, "GUEST-PLAIN", 11);
 	EXPECT_EQ(0, wait_text(m, 12288, "ACK-PLAIN", 60)) TH_LOG("the host never saw our write");
+	/* Read-only: O_RDONLY and a shared PROT_READ mapping are enough. */
+	{
+		int ro = open(d.path, O_RDONLY);
+		char *r;
+
+		ASSERT_LE(0, ro);
+		r = mmap(NULL, 8192, PROT_READ, MAP_SHARED, ro, 0);
+		ASSERT_NE(MAP_FAILED, r) TH_LOG("read-only shared mapping: %s", strerror(errno));
+		EXPECT_EQ(0, memcmp(r + 4096, "HOST-PLAIN", 10));
+		munmap(r, 8192);
+		close(ro);
+	}
 	/* A partial mapping at an offset sees the same bytes. */
 	{
 		char *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 4096);
@@ -171,6 +184,68 @@ TEST(plain_memory_is_the_host_file)
 		munmap(p, 4096);
 	}
 	munmap(m, d.info.shm_size);
+	close(fd);
+}
+
+/* A dma-buf of part of the plain memory: the same bytes through both. */
+TEST(dmabuf_of_the_shared_memory)
+{
+	struct ivshmem_dmabuf req = { .offset = 4096, .size = 8192, .flags = O_CLOEXEC | O_RDWR };
+	struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
+	char path[64], info[512] = "";
+	struct dev d;
+	char *b, *m;
+	int fd, dfd, n;
+
+	ASSERT_EQ(0, find_kind(&d, 0));
+	fd = open(d.path, O_RDWR);
+	ASSERT_LE(0, fd);
+	dfd = ioctl(fd, IVSHMEM_IOCTL_EXPORT_DMABUF, &req);
+	ASSERT_LE(0, dfd) TH_LOG("export: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", dfd);
+	n = open(path, O_RDONLY);
+	ASSERT_LE(0, n);
+	ASSERT_LT(0, read(n, info, sizeof(info) - 1));
+	close(n);
+	EXPECT_NE(NULL, strstr(info, "exp_name:\tivshmem_rs")) TH_LOG("%s", info);
+	EXPECT_NE(NULL, strstr(info, "size:\t8192")) TH_LOG("%s", info);
+
+	b = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
+	ASSERT_NE(MAP_FAILED, b);
+	ASSERT_EQ(0, ioctl(dfd, DMA_BUF_IOCTL_SYNC, &sync));
+	EXPECT_EQ(0, memcmp(b, "HOST-PLAIN", 10)) TH_LOG("the dma-buf does not start at offset 4096");
+	memcpy(b + 100, "THROUGH-DMABUF", 14);
+	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
+	ASSERT_EQ(0, ioctl(dfd, DMA_BUF_IOCTL_SYNC, &sync));
+	m = mmap(NULL, 3 * 4096, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_EQ(0, memcmp(m + 4096 + 100, "THROUGH-DMABUF", 14));
+	/* The dma-buf is 8 KiB: nothing beyond. */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_SHARED, dfd, 8192));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 3 * 4096, PROT_READ, MAP_SHARED, dfd, 0));
+	munmap(b, 8192);
+	close(dfd);
+
+	/* Bad ranges and flags. */
+	req = (struct ivshmem_dmabuf){ .offset = 100, .size = 4096 };
+	EXPECT_EQ(-1, ioctl(fd, IVSHMEM_IOCTL_EXPORT_DMABUF, &req));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("unaligned offset");
+	req = (struct ivshmem_dmabuf){ .offset = 0, .size = 0 };
+	EXPECT_EQ(-1, ioctl(fd, IVSHMEM_IOCTL_EXPORT_DMABUF, &req));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("empty");
+	req = (struct ivshmem_dmabuf){ .offset = 4096, .size = 1 << 20 };
+	EXPECT_EQ(-1, ioctl(fd, IVSHMEM_IOCTL_EXPORT_DMABUF, &req));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("beyond BAR2");
+	req = (struct ivshmem_dmabuf){ .offset = ~0ULL & ~4095ULL, .size = 8192 };
+	EXPECT_EQ(-1, ioctl(fd, IVSHMEM_IOCTL_EXPORT_DMABUF, &req));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("offset + size overflows");
+	req = (struct ivshmem_dmabuf){ .offset = 0, .size = 4096, .flags = O_APPEND };
+	EXPECT_EQ(-1, ioctl(fd, IVSHMEM_IOCTL_EXPORT_DMABUF, &req));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("flags");
+	req = (struct ivshmem_dmabuf){ .offset = 0, .size = 4096, .reserved = 1 };
+	EXPECT_EQ(-1, ioctl(fd, IVSHMEM_IOCTL_EXPORT_DMABUF, &req));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("reserved field");
+	munmap(m, 3 * 4096);
 	close(fd);
 }
 
@@ -246,6 +321,7 @@ TEST(bad_input_is_refused_cleanly)
 	m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, pfd, 0);
 	EXPECT_EQ(MAP_FAILED, m);
 	EXPECT_EQ(EINVAL, errno);
+	/* (An unaligned offset is refused by mmap() itself.) */
 	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, pfd, 100);
 	EXPECT_EQ(MAP_FAILED, m);
 	EXPECT_EQ(EINVAL, errno);
@@ -374,13 +450,15 @@ static int write_str(const char *path, const char *s)
 /* Last: unbinding with an open file, a live mapping and a blocked reader. */
 TEST(unbind_revokes_open_files)
 {
+	struct ivshmem_dmabuf req = { .offset = 0, .size = 4096, .flags = O_CLOEXEC | O_RDWR };
+	struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
 	struct ivshmem_info info;
 	struct blocked b = { 0 };
 	struct pollfd p;
 	pthread_t t;
 	struct dev d;
-	volatile char *m;
-	int fd, sig;
+	volatile char *m, *dm;
+	int fd, sig, dfd;
 
 	ASSERT_EQ(0, find_kind(&d, 1));
 	fd = open(d.path, O_RDWR);
@@ -388,6 +466,11 @@ TEST(unbind_revokes_open_files)
 	m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, m);
 	m[300] = 'x';
+	dfd = ioctl(fd, IVSHMEM_IOCTL_EXPORT_DMABUF, &req);
+	ASSERT_LE(0, dfd);
+	dm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
+	ASSERT_NE(MAP_FAILED, dm);
+	EXPECT_EQ('x', dm[300]);
 	b.fd = fd;
 	ASSERT_EQ(0, pthread_create(&t, NULL, blocked_reader, &b));
 	usleep(300000);
@@ -411,7 +494,18 @@ TEST(unbind_revokes_open_files)
 	} else {
 		EXPECT_EQ(SIGBUS, sig);
 	}
+	sig = sigsetjmp(fault_jmp, 1);
+	if (!sig) {
+		(void)dm[300];
+		EXPECT_TRUE(0) TH_LOG("the dma-buf mapping still works after unbind");
+	} else {
+		EXPECT_EQ(SIGBUS, sig);
+	}
 	signal(SIGBUS, SIG_DFL);
+	EXPECT_EQ(-1, ioctl(dfd, DMA_BUF_IOCTL_SYNC, &sync));
+	EXPECT_EQ(ENODEV, errno) TH_LOG("CPU access to a revoked dma-buf");
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_SHARED, dfd, 0));
+	close(dfd);
 	EXPECT_NE(0, access(d.path, F_OK)) TH_LOG("the device node is still there");
 	close(fd);
 
