@@ -37,7 +37,7 @@ rate() { # server binary -> round trips/s
 	d=\$(mktemp -d)
 	"\$1" -F -S \$d/s -m \$d -l 1M -n 1 >/dev/null &
 	srv=\$!
-	while [ ! -S \$d/s ]; do sleep 0.05; done
+	while [ ! -S \$d/s ]; do kill -0 \$srv 2>/dev/null || { echo "server \$1 died" >&2; exit 1; }; sleep 0.05; done
 	$b/ivshmem-peer -S \$d/s pong -c $rounds -t 300 >/dev/null &
 	sleep 0.2
 	$b/ivshmem-peer -S \$d/s ping -c $rounds -t 300 | sed -n 's/.*: \([0-9]*\)\/s.*/\1/p'

@@ -5,13 +5,19 @@
 //!
 //! Differences from QEMU's `contrib/ivshmem-server`, none visible on the
 //! wire:
-//! - a client whose socket cannot take a message (it stopped reading and
-//!   its buffer is full, or it is gone) is disconnected, and the others are
-//!   told, instead of the message being dropped silently;
-//! - ids are handed out round-robin over 0..=65535, skipping ids in use, so
-//!   a departed client's id is not reused at once;
-//! - a stale socket file left by a killed server is replaced; a socket a
-//!   live server listens on is refused;
+//! - messages a client's socket cannot take at once (a long setup burst,
+//!   a slow reader) wait in a queue of its own, flushed when the socket
+//!   drains; a client whose queue passes [`MAX_QUEUED`] messages has
+//!   stopped reading and is disconnected (the others are told). QEMU's
+//!   server drops such messages silently;
+//! - a client that hangs up before its setup is sent is dropped; QEMU's
+//!   server exits on it (its new-connection handler fails with EPIPE);
+//! - ids go round-robin over 0..=65535 as in QEMU's server, skipping ids
+//!   in use;
+//! - the socket appears only once it listens (bound under a temporary name
+//!   and renamed), so a client never finds the file but no listener; a
+//!   stale socket file left by a killed server is replaced, one a live
+//!   server listens on is refused;
 //! - running out of descriptors refuses the one client that could not be
 //!   set up and keeps serving the others.
 
@@ -20,7 +26,7 @@ use crate::shm::{self, ShmSource};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -42,10 +48,61 @@ pub struct Config {
     pub verbose: bool,
 }
 
+/// Messages a client may have waiting before it counts as not reading.
+pub const MAX_QUEUED: usize = 4096;
+
 struct Client {
     sock: UnixStream,
     /// The client's own vectors: it waits on them, the others ring them.
     vectors: Vec<EventFd>,
+    /// Messages its socket could not take yet, in order (descriptors
+    /// duplicated: the original may be closed before the flush).
+    out: VecDeque<(i64, Option<OwnedFd>)>,
+}
+
+impl Client {
+    fn new(sock: UnixStream, vectors: Vec<EventFd>) -> Self {
+        Client {
+            sock,
+            vectors,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Sends a message, or queues it behind earlier ones; an error means
+    /// the client must go.
+    fn send(&mut self, value: i64, fd: Option<BorrowedFd<'_>>) -> Result<(), String> {
+        if self.out.is_empty() {
+            match proto::send(self.sock.as_fd(), value, fd) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("cannot send: {e}")),
+            }
+        }
+        if self.out.len() >= MAX_QUEUED {
+            return Err(format!("stopped reading ({MAX_QUEUED} messages waiting)"));
+        }
+        let fd = match fd.map(|f| f.try_clone_to_owned()).transpose() {
+            Ok(f) => f,
+            Err(e) => return Err(format!("cannot queue a descriptor: {e}")),
+        };
+        self.out.push_back((value, fd));
+        Ok(())
+    }
+
+    /// Sends what the queue holds until the socket is full again.
+    fn flush(&mut self) -> Result<(), String> {
+        while let Some((value, fd)) = self.out.front() {
+            match proto::send(self.sock.as_fd(), *value, fd.as_ref().map(|f| f.as_fd())) {
+                Ok(()) => {
+                    self.out.pop_front();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(format!("cannot send: {e}")),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A bound server; [`Server::run`] serves until told to stop.
@@ -131,15 +188,17 @@ impl Server {
     /// `stop` is readable.
     pub fn step(&mut self, stop: BorrowedFd<'_>, timeout: PollTimeout) -> io::Result<bool> {
         let ids: Vec<u16> = self.client_ids();
-        let (stopped, listen, ready) = {
+        let (stopped, listen, ready, writable) = {
             let mut fds = Vec::with_capacity(ids.len() + 2);
             fds.push(PollFd::new(stop, PollFlags::POLLIN));
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
             for id in &ids {
-                fds.push(PollFd::new(
-                    self.clients[id].sock.as_fd(),
-                    PollFlags::POLLIN,
-                ));
+                let c = &self.clients[id];
+                let mut ev = PollFlags::POLLIN;
+                if !c.out.is_empty() {
+                    ev |= PollFlags::POLLOUT;
+                }
+                fds.push(PollFd::new(c.sock.as_fd(), ev));
             }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
@@ -147,22 +206,36 @@ impl Server {
                 Err(e) => return Err(errno_io(e)),
             }
             let hit = |p: &PollFd<'_>| p.revents().is_some_and(|r| !r.is_empty());
-            let ready: Vec<u16> = ids
-                .iter()
-                .zip(&fds[2..])
-                .filter(|(_, p)| hit(p))
-                .map(|(id, _)| *id)
-                .collect();
-            (hit(&fds[0]), hit(&fds[1]), ready)
+            let has = |p: &PollFd<'_>, f: PollFlags| p.revents().is_some_and(|r| r.intersects(f));
+            let input = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+            let pick = |f: PollFlags| -> Vec<u16> {
+                ids.iter()
+                    .zip(&fds[2..])
+                    .filter(|(_, p)| has(p, f))
+                    .map(|(id, _)| *id)
+                    .collect()
+            };
+            (
+                hit(&fds[0]),
+                hit(&fds[1]),
+                pick(input),
+                pick(PollFlags::POLLOUT),
+            )
         };
         if stopped {
             return Ok(true);
         }
+        for id in writable {
+            if let Some(Err(why)) = self.clients.get_mut(&id).map(|c| c.flush()) {
+                self.remove(id, &why);
+            }
+        }
         // A client never sends anything: data or a hang-up both end it.
         for id in ready {
             let why = match self.clients.get(&id).map(|c| peek(&c.sock)) {
-                Some(Ok(0)) => "disconnected".to_string(),
-                Some(Ok(_)) => "sent data (the protocol is one-way)".to_string(),
+                Some(Ok(Some(0))) => "disconnected".to_string(),
+                Some(Ok(Some(_))) => "sent data (the protocol is one-way)".to_string(),
+                Some(Ok(None)) => continue, // spurious wake-up
                 Some(Err(e)) => format!("socket error: {e}"),
                 None => continue,
             };
@@ -214,7 +287,7 @@ impl Server {
 
     /// Sets up a new client: version, id, shm; then it is announced to the
     /// others (one eventfd per vector), they are announced to it, and it
-    /// gets its own vectors.
+    /// gets its own vectors. What its socket cannot take at once is queued.
     fn add(&mut self, sock: UnixStream) {
         let Some(id) = self.free_id() else {
             eprintln!("ivshmem-server: 65536 clients connected, refusing another");
@@ -234,46 +307,57 @@ impl Server {
             eprintln!("ivshmem-server: new client: {e}");
             return;
         }
-        let init = proto::send(sock.as_fd(), PROTOCOL_VERSION, None)
-            .and_then(|_| proto::send(sock.as_fd(), i64::from(id), None))
-            .and_then(|_| proto::send(sock.as_fd(), SHM_MESSAGE, Some(self.shm.as_fd())));
+        let mut new = Client::new(sock, vectors);
+        let init = new
+            .send(PROTOCOL_VERSION, None)
+            .and_then(|_| new.send(i64::from(id), None))
+            .and_then(|_| new.send(SHM_MESSAGE, Some(self.shm.as_fd())));
         if let Err(e) = init {
-            self.log(format!("new client (id {id} not given): cannot send: {e}"));
+            self.log(format!("new client (id {id} not given): {e}"));
             return;
         }
         // Announce it to the others; one that cannot take it is dropped.
         let mut failed = Vec::new();
-        for (&other, c) in &self.clients {
-            for v in &vectors {
-                if let Err(e) = proto::send(c.sock.as_fd(), i64::from(id), Some(v.as_fd())) {
-                    failed.push((other, format!("cannot send: {e}")));
+        for (&other, c) in self.clients.iter_mut() {
+            for v in &new.vectors {
+                if let Err(e) = c.send(i64::from(id), Some(v.as_fd())) {
+                    failed.push((other, e));
                     break;
                 }
             }
         }
         // The others to it, then its own vectors.
-        let mut ok = true;
+        let mut result = Ok(());
         'others: for (&other, c) in &self.clients {
             if failed.iter().any(|(f, _)| *f == other) {
                 continue;
             }
             for v in &c.vectors {
-                if proto::send(sock.as_fd(), i64::from(other), Some(v.as_fd())).is_err() {
-                    ok = false;
+                result = new.send(i64::from(other), Some(v.as_fd()));
+                if result.is_err() {
                     break 'others;
                 }
             }
         }
-        if ok {
-            ok = vectors
-                .iter()
-                .all(|v| proto::send(sock.as_fd(), i64::from(id), Some(v.as_fd())).is_ok());
+        if result.is_ok() {
+            for k in 0..new.vectors.len() {
+                let fd = match new.vectors[k].as_fd().try_clone_to_owned() {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        result = Err(format!("cannot duplicate a descriptor: {e}"));
+                        break;
+                    }
+                };
+                result = new.send(i64::from(id), Some(fd.as_fd()));
+                if result.is_err() {
+                    break;
+                }
+            }
         }
-        self.clients.insert(id, Client { sock, vectors });
-        if ok {
-            self.log(format!("new peer id = {id}"));
-        } else {
-            failed.push((id, "cannot send its setup".to_string()));
+        self.clients.insert(id, new);
+        match result {
+            Ok(()) => self.log(format!("new peer id = {id}")),
+            Err(e) => failed.push((id, format!("its setup: {e}"))),
         }
         for (f, why) in failed {
             self.remove(f, &why);
@@ -289,10 +373,10 @@ impl Server {
                 continue;
             }
             self.log(format!("free peer {id}: {why}"));
-            for (&other, c) in &self.clients {
-                if let Err(e) = proto::send(c.sock.as_fd(), i64::from(id), None) {
+            for (&other, c) in self.clients.iter_mut() {
+                if let Err(e) = c.send(i64::from(id), None) {
                     if !queue.iter().any(|(q, _)| *q == other) {
-                        queue.push((other, format!("cannot send: {e}")));
+                        queue.push((other, e));
                     }
                 }
             }
@@ -319,16 +403,17 @@ impl Drop for Server {
     }
 }
 
-/// How many bytes a client sent (0: it hung up), without consuming them.
-fn peek(sock: &UnixStream) -> io::Result<usize> {
+/// How many bytes a client sent (`Some(0)`: it hung up), without
+/// consuming them; `None` if nothing is there (a spurious wake-up).
+fn peek(sock: &UnixStream) -> io::Result<Option<usize>> {
     let mut b = [0u8; 1];
     match nix::sys::socket::recv(
         std::os::fd::AsRawFd::as_raw_fd(sock),
         &mut b,
         nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
     ) {
-        Ok(n) => Ok(n),
-        Err(Errno::EAGAIN) => Ok(1), // spurious wake-up: treat as data, never as EOF
+        Ok(n) => Ok(Some(n)),
+        Err(Errno::EAGAIN) => Ok(None),
         Err(e) => Err(errno_io(e)),
     }
 }
@@ -353,6 +438,20 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
         }
         Err(_) => {}
     }
-    UnixListener::bind(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))
+    // Bound and listening under a temporary name, then renamed: a client
+    // never finds the socket file without a listener behind it.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let l = UnixListener::bind(&tmp)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot bind {}: {e}", path.display()),
+        ));
+    }
+    Ok(l)
 }

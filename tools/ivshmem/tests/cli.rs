@@ -153,15 +153,14 @@ fn clear_errors_and_exit_codes() {
         text(&o)
     );
     let mut w = s.peer_bg(&["-n", "2", "wait", "0", "-t", "10"]);
-    std::thread::sleep(Duration::from_millis(300));
-    let o = s.peer(&["-n", "2", "dump"]);
-    let other = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("peer ")
-                .map(|r| r.split(' ').next().unwrap().to_string())
-        })
-        .unwrap();
+    // Its id, once it is connected: "peer N waiting on vector(s) 0".
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(w.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let other = line.split_whitespace().nth(1).unwrap().to_string();
     let o = s.peer(&["-n", "2", "ring", &other, "5"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(

@@ -83,10 +83,12 @@ fn server(prog: &Path, dir: &Path, vectors: u32) -> (Proc, PathBuf) {
 /// What one raw client read: (value, came with a descriptor, what kind).
 type Wire = Vec<(i64, bool, &'static str)>;
 
-fn read_available(s: &UnixStream, quiet: Duration) -> Wire {
+/// Reads exactly `n` messages (5 s at most), then checks that nothing
+/// more is there.
+fn read_n(s: &UnixStream, n: usize) -> Wire {
     let mut w = Wire::new();
-    s.set_read_timeout(Some(quiet)).unwrap();
-    loop {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    while w.len() < n {
         match proto::recv(s.as_fd()) {
             Ok(Some(m)) => {
                 let kind = match &m.fd {
@@ -95,11 +97,17 @@ fn read_available(s: &UnixStream, quiet: Duration) -> Wire {
                 };
                 w.push((m.value, m.fd.is_some(), kind));
             }
-            Ok(None) => return w,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return w,
+            Ok(None) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(e) => panic!("{e}"),
         }
     }
+    s.set_nonblocking(true).unwrap();
+    if let Ok(Some(m)) = proto::recv(s.as_fd()) {
+        w.push((m.value, m.fd.is_some(), "unexpected"));
+    }
+    s.set_nonblocking(false).unwrap();
+    w
 }
 
 fn fd_kind(fd: &std::os::fd::OwnedFd) -> &'static str {
@@ -119,18 +127,17 @@ fn fd_kind(fd: &std::os::fd::OwnedFd) -> &'static str {
 fn scenario(prog: &Path, tag: &str) -> Vec<Wire> {
     let dir = tmpdir(tag);
     let (_srv, sock) = server(prog, &dir, 3);
-    let q = Duration::from_millis(300);
+    // The message counts the spec gives for 3 vectors.
     let a = UnixStream::connect(&sock).unwrap();
-    let wa1 = read_available(&a, q);
+    let wa1 = read_n(&a, 3 + 3);
     let b = UnixStream::connect(&sock).unwrap();
-    let wb = read_available(&b, q);
-    let wa2 = read_available(&a, q);
+    let wb = read_n(&b, 3 + 3 + 3);
+    let wa2 = read_n(&a, 3);
     let c = UnixStream::connect(&sock).unwrap();
-    let wc = read_available(&c, q);
+    let wc = read_n(&c, 3 + 3 + 3 + 3);
     drop(b);
-    std::thread::sleep(q);
-    let wa3 = read_available(&a, q);
-    let wc2 = read_available(&c, q);
+    let wa3 = read_n(&a, 3 + 1);
+    let wc2 = read_n(&c, 1);
     drop((a, c));
     vec![wa1, wb, wa2, wc, wa3, wc2]
 }

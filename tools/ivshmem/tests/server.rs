@@ -316,7 +316,7 @@ fn a_client_that_stops_reading_is_dropped_not_waited_for() {
     // Churn: each arrival and departure is one message (with a descriptor)
     // to the lazy client; its socket buffer fills within a few hundred.
     let t0 = Instant::now();
-    for _ in 0..2000 {
+    for _ in 0..3000 {
         drop(s.peer(1));
         a.process().unwrap();
     }
@@ -335,6 +335,37 @@ fn a_client_that_stops_reading_is_dropped_not_waited_for() {
         a.wait_event(Duration::from_millis(100)).unwrap();
     }
     drop(lazy);
+}
+
+#[test]
+fn long_setup_bursts_are_queued_not_dropped() {
+    // 12 clients of 64 vectors: the last one's setup is 3 + 11 * 64 + 64
+    // messages with a descriptor each, more than a socket buffer holds.
+    raise_nofile();
+    let s = Running::start("burst", 64, 1 << 20);
+    let mut peers: Vec<Peer> = (0..12).map(|_| s.peer(64)).collect();
+    let last = peers.last().unwrap();
+    assert_eq!(last.vectors(), 64);
+    assert_eq!(last.peers().len(), 11);
+    assert!(
+        last.peers().iter().all(|(_, n)| *n == 64),
+        "{:?}",
+        last.peers()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for p in peers.iter_mut() {
+        while p.peers().len() < 11 || p.peers().iter().any(|(_, n)| *n < 64) {
+            assert!(
+                Instant::now() < deadline,
+                "peer {} knows {:?}",
+                p.id(),
+                p.peers()
+            );
+            p.wait_event(Duration::from_millis(100)).unwrap();
+        }
+    }
+    peers[0].ring(peers[11].id(), 63).unwrap();
+    assert_eq!(peers[11].wait(&[62, 63], T).unwrap(), vec![(63, 1)]);
 }
 
 #[test]

@@ -103,6 +103,20 @@ fn main() -> ExitCode {
         return fail(&prog, "cannot use verbose in daemon mode");
     }
 
+    // Each client costs 1 + vectors descriptors here, and descriptors in
+    // flight count against the limit as well: use all the hard limit allows.
+    if let Ok((soft, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        if soft < hard {
+            let _ = nix::sys::resource::setrlimit(
+                nix::sys::resource::Resource::RLIMIT_NOFILE,
+                hard,
+                hard,
+            );
+        }
+    }
+
     // SIGINT/SIGTERM end the loop through a signalfd: the server then
     // tells every client, removes its socket and exits 0.
     let mut mask = SigSet::empty();

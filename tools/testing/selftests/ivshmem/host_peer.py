@@ -57,6 +57,9 @@ def main():
 
     shm_fd = os.open(f"/dev/shm/{shm_name}", os.O_RDWR)
     shm = mmap.mmap(shm_fd, 1 << 20)
+    # The server and the mapping keep it: nothing is left in /dev/shm
+    # however this script ends.
+    os.unlink(f"/dev/shm/{shm_name}")
 
     def shm_read(off, n):
         return shm[off:off + n]
@@ -79,17 +82,25 @@ def main():
                 w = subprocess.Popen([peer, "-S", sock, "-n", "2", "wait", "0,1", "-t", "120", "-c", "1"],
                                      stdout=subprocess.PIPE, text=True)
                 first = w.stdout.readline().split()
+                if len(first) < 2 or not first[1].isdigit():
+                    log("doorbell: ivshmem-peer wait did not start:", first, w.wait())
+                    break
                 host = int(first[1])
                 run("write", "64", f"H {host}\n")
                 log("doorbell: host peer", host, "waiting for the guest's ring")
                 out, _ = w.communicate(timeout=150)
                 log("doorbell: wait said", repr(out), "rc", w.returncode)
-                verdict = "OK0" if w.returncode == 0 and out.strip() == "vector 0: 1" else "BAD " + out.strip()[:10]
+                # The guest may ring more than once (see ivshmem_test.c):
+                # only vector 0 may have moved.
+                ok = w.returncode == 0 and out.strip().startswith("vector 0: ")
+                verdict = "OK0" if ok else "BAD " + out.strip()[:10]
                 run("write", "128", verdict)
                 log("doorbell: ringing the guest on vector 1")
                 run("ring", str(guest), "1")
-                # The guest checks vector 1, then waits on vector 0's eventfd.
-                time.sleep(2)
+                # The guest says it got vector 1 before we ring vector 0.
+                t1 = time.time()
+                while shm[160:164] != b"GOT1" and time.time() - t1 < 120:
+                    time.sleep(0.05)
                 run("ring", str(guest), "0")
                 log("doorbell: rang the guest on vector 0")
                 # The sample's ping-pong (samples/ivshmem) against our pong.
@@ -99,7 +110,6 @@ def main():
                 doorbell_done = True
         time.sleep(0.1)
     log("done" if plain_done and doorbell_done else "gave up")
-    os.unlink(f"/dev/shm/{shm_name}")
     server.wait()
 
 
