@@ -31,7 +31,9 @@
 
 #include "cdev_shim.h"
 
+#if IS_ENABLED(CONFIG_DMA_SHARED_BUFFER)
 MODULE_IMPORT_NS("DMA_BUF");
+#endif
 
 struct vrs_cdev {
 	struct miscdevice misc;
@@ -219,6 +221,8 @@ static const struct file_operations vrs_cdev_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 	.mmap = vrs_fop_mmap,
 };
+
+#if IS_ENABLED(CONFIG_DMA_SHARED_BUFFER)
 
 /*
  * dma-buf export of a range of the memory. Like the device's own
@@ -421,6 +425,28 @@ int vrs_cdev_export_dmabuf(struct vrs_cdev *c, u64 start, u64 size, u32 flags)
 		dma_buf_put(d->dmabuf);
 	return fd;
 }
+
+#else /* !CONFIG_DMA_SHARED_BUFFER: no dma-buf in this kernel */
+
+struct vrs_dmabuf {
+	struct list_head node;
+};
+
+static void vrs_dmabuf_revoke(struct vrs_dmabuf *d)
+{
+}
+
+int vrs_cdev_set_p2p(struct vrs_cdev *c, void *pdev, int bar)
+{
+	return -EOPNOTSUPP;
+}
+
+int vrs_cdev_export_dmabuf(struct vrs_cdev *c, u64 start, u64 size, u32 flags)
+{
+	return -EOPNOTSUPP;
+}
+
+#endif
 
 struct vrs_cdev *vrs_cdev_alloc(void)
 {

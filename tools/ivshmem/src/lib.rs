@@ -25,6 +25,12 @@ use std::sync::atomic::AtomicU64;
 
 /// The shared memory mapped read-write (`MAP_SHARED`). Other peers write it
 /// concurrently: accesses are bounds-checked byte copies, or atomics.
+///
+/// The copies are plain, not atomic: bytes another peer (or another
+/// thread) writes at the same time may be read torn. Synchronise with an
+/// atomic flag or counter ([`ShmMap::atomic_u64`]) or a doorbell, as the
+/// ping-pong protocol does, and do not mix copies and atomics on the same
+/// bytes at the same time.
 pub struct ShmMap {
     ptr: NonNull<u8>,
     len: usize,
