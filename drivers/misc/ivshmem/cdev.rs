@@ -112,7 +112,11 @@ impl CdevRef {
 
     /// Lets dma-buf importers map BAR `bar` of `pdev` peer to peer (until
     /// the device is unbound: the provider is device-managed).
-    pub(crate) fn set_p2p(&self, pdev: &kernel::pci::Device<kernel::device::Bound>, bar: u32) -> Result {
+    pub(crate) fn set_p2p(
+        &self,
+        pdev: &kernel::pci::Device<kernel::device::Bound>,
+        bar: u32,
+    ) -> Result {
         // `pci::Device` is a transparent wrapper of `struct pci_dev`.
         let raw = core::ptr::from_ref(pdev).cast::<c_void>().cast_mut();
         // SAFETY: `self` holds a reference; `pdev` is bound, as the

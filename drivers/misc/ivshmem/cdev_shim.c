@@ -165,23 +165,43 @@ static long vrs_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 	return f->c->ops->ioctl(f->priv, cmd, arg);
 }
 
+/*
+ * Both kinds of mapping (the device node's and a dma-buf's) are made the
+ * same way: a shared, write-combining PFN mapping populated on fault.
+ */
+static int vrs_setup_vma(struct vm_area_struct *vma, const struct vm_operations_struct *ops,
+			 void *priv)
+{
+	if (!(vma->vm_flags & VM_MAYSHARE))
+		return -EINVAL; /* no copy-on-write of device memory */
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
+	vma->vm_private_data = priv;
+	vma->vm_ops = ops;
+	return 0;
+}
+
+/* The faulting page of a mapping of [start, start + len), unless revoked. */
+static vm_fault_t vrs_insert(struct vm_fault *vmf, u64 start, u64 len)
+{
+	u64 off = (u64)vmf->pgoff << PAGE_SHIFT;
+
+	if (off >= len)
+		return VM_FAULT_SIGBUS;
+	return vmf_insert_pfn_prot(vmf->vma, vmf->address, (start + off) >> PAGE_SHIFT,
+				   vmf->vma->vm_page_prot);
+}
+
 static vm_fault_t vrs_vm_fault(struct vm_fault *vmf)
 {
-	struct vm_area_struct *vma = vmf->vma;
-	struct vrs_cdev_file *f = vma->vm_private_data;
+	struct vrs_cdev_file *f = vmf->vma->vm_private_data;
 	struct vrs_cdev *c = f->c;
-	u64 start, len, off;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
+	u64 start, len;
 
 	down_read(&c->map_lock);
-	if (c->revoked || c->ops->mmap_range(f->priv, &start, &len))
-		goto out;
-	off = ((u64)vmf->pgoff << PAGE_SHIFT);
-	if (off >= len)
-		goto out;
-	ret = vmf_insert_pfn_prot(vma, vmf->address, (start + off) >> PAGE_SHIFT,
-				  vma->vm_page_prot);
-out:
+	if (!c->revoked && !c->ops->mmap_range(f->priv, &start, &len))
+		ret = vrs_insert(vmf, start, len);
 	up_read(&c->map_lock);
 	return ret;
 }
@@ -197,18 +217,12 @@ static int vrs_fop_mmap(struct file *file, struct vm_area_struct *vma)
 	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
 	int ret;
 
-	if (!(vma->vm_flags & VM_MAYSHARE))
-		return -EINVAL; /* no copy-on-write of device memory */
 	ret = f->c->ops->mmap_range(f->priv, &start, &len);
 	if (ret)
 		return ret;
 	if (vma->vm_pgoff > (len >> PAGE_SHIFT) || off + size > len || off + size < off)
 		return -EINVAL;
-	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
-	vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
-	vma->vm_private_data = f;
-	vma->vm_ops = &vrs_vm_ops;
-	return 0;
+	return vrs_setup_vma(vma, &vrs_vm_ops, f);
 }
 
 static const struct file_operations vrs_cdev_fops = {
@@ -286,16 +300,13 @@ static void vrs_dmabuf_unmap(struct dma_buf_attachment *a, struct sg_table *sgt,
 
 static vm_fault_t vrs_dmabuf_fault(struct vm_fault *vmf)
 {
-	struct vm_area_struct *vma = vmf->vma;
-	struct vrs_dmabuf *d = vma->vm_private_data;
+	struct vrs_dmabuf *d = vmf->vma->vm_private_data;
 	struct vrs_cdev *c = d->c;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
-	u64 off = (u64)vmf->pgoff << PAGE_SHIFT;
 
 	down_read(&c->map_lock);
-	if (!c->revoked && off < d->phys.len)
-		ret = vmf_insert_pfn_prot(vma, vmf->address, (d->phys.paddr + off) >> PAGE_SHIFT,
-					  vma->vm_page_prot);
+	if (!c->revoked)
+		ret = vrs_insert(vmf, d->phys.paddr, d->phys.len);
 	up_read(&c->map_lock);
 	return ret;
 }
@@ -309,15 +320,9 @@ static int vrs_dmabuf_mmap(struct dma_buf *db, struct vm_area_struct *vma)
 	struct vrs_dmabuf *d = db->priv;
 
 	/* dma_buf_mmap_internal() checked the range against db->size. */
-	if (!(vma->vm_flags & VM_MAYSHARE))
-		return -EINVAL;
 	if (READ_ONCE(d->c->revoked))
 		return -ENODEV;
-	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
-	vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
-	vma->vm_private_data = d;
-	vma->vm_ops = &vrs_dmabuf_vm_ops;
-	return 0;
+	return vrs_setup_vma(vma, &vrs_dmabuf_vm_ops, d);
 }
 
 /* CPU access needs no cache maintenance: the mapping is write-combining. */

@@ -286,7 +286,9 @@ impl FileOps for OpenFile {
                 self.set_eventfd(e.a, e.b as i32)
             }
             IOCTL_EXPORT_DMABUF => {
-                let r: DmaBufReq = UserSlice::new(UserPtr::from_addr(arg), 24).reader().read()?;
+                let r: DmaBufReq = UserSlice::new(UserPtr::from_addr(arg), 24)
+                    .reader()
+                    .read()?;
                 let end = r.offset.checked_add(r.size).ok_or(EINVAL)?;
                 if r.size == 0
                     || r.offset % PAGE_SIZE != 0
@@ -297,7 +299,9 @@ impl FileOps for OpenFile {
                 {
                     return Err(EINVAL);
                 }
-                let fd = s.cdev.export_dmabuf(s.shm_start + r.offset, r.size, r.flags)?;
+                let fd = s
+                    .cdev
+                    .export_dmabuf(s.shm_start + r.offset, r.size, r.flags)?;
                 Ok(fd as isize)
             }
             _ => Err(ENOTTY),
@@ -406,7 +410,11 @@ impl pci::Driver for IvshmemDriver {
         // dma-buf importers may map BAR2 peer to peer; without it, dma-bufs
         // still map into processes, and attaching is refused.
         if let Err(e) = cdev.set_p2p(pdev_b, 2) {
-            dev_info!(pdev, "no peer-to-peer DMA for BAR2 ({:?}): dma-bufs are CPU-only\n", e);
+            dev_info!(
+                pdev,
+                "no peer-to-peer DMA for BAR2 ({:?}): dma-bufs are CPU-only\n",
+                e
+            );
         }
         let name = pdev.as_ref().name();
         let irqs = if vectors > 0 {

@@ -48,7 +48,9 @@ pub(crate) struct WcBar<'a> {
 impl<'a> WcBar<'a> {
     pub(crate) fn new(pdev: &'a pci::Device<Bound>, bar: u32, name: &'static CStr) -> Result<Self> {
         // SAFETY: `pdev` is bound; `name` outlives the claim (static).
-        kernel::error::to_result(unsafe { vrs_pci_claim_wc(raw(pdev), bar as c_int, name.as_char_ptr()) })?;
+        kernel::error::to_result(unsafe {
+            vrs_pci_claim_wc(raw(pdev), bar as c_int, name.as_char_ptr())
+        })?;
         Ok(Self { pdev, bar })
     }
 }

@@ -2,18 +2,16 @@
 //! The two programs as a user runs them: QEMU's option syntax, exit codes
 //! and messages, signals, daemon mode, descriptors returned when peers go.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_ivshmem-server");
 const PEER: &str = env!("CARGO_BIN_EXE_ivshmem-peer");
 
 fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ivshmem-cli-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmpdir("cli", tag)
 }
 
 struct Srv {
@@ -88,15 +86,8 @@ impl Drop for Srv {
     }
 }
 
-fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_for(f: impl FnMut() -> bool, what: &str) {
+    common::wait_for(f, what, 10)
 }
 
 fn text(o: &Output) -> String {

@@ -10,6 +10,8 @@
 //! check` runs them (in the build chroot, where those binaries run) with
 //! `--ignored`; without the variable they fail rather than pass on nothing.
 
+mod common;
+
 use ivshmem::peer::Peer;
 use ivshmem::proto;
 use std::io::{BufRead, BufReader, Write};
@@ -30,10 +32,7 @@ fn qemu_bin(name: &str) -> PathBuf {
 }
 
 fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ivshmem-interop-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmpdir("interop", tag)
 }
 
 struct Proc(Child);
@@ -45,15 +44,8 @@ impl Drop for Proc {
     }
 }
 
-fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_for(f: impl FnMut() -> bool, what: &str) {
+    common::wait_for(f, what, 20)
 }
 
 /// A server (`prog`: ours or QEMU's) in the foreground on `dir/sock`.

@@ -3,6 +3,8 @@
 //! clients that misbehave: connect, many peers, a peer that dies, a server
 //! restart, malformed input, a client that stops reading.
 
+mod common;
+
 use ivshmem::peer::{Error, Event, Peer};
 use ivshmem::proto;
 use ivshmem::server::{Config, Server};
@@ -17,12 +19,7 @@ use std::time::{Duration, Instant};
 const T: Option<Duration> = Some(Duration::from_secs(5));
 
 fn tmpdir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("ivshmem-test-{}-{tag}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmpdir("test", tag)
 }
 
 /// A server on a thread; dropping `stop` ends it.
