@@ -37,7 +37,25 @@ fn usage_err(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, ExitCode> {
+/// Why a command did not run: a bad command line (exit 2, with the usage)
+/// or a peer error (exit 1).
+enum Fail {
+    Usage(String),
+    Peer(Error),
+}
+
+impl<E: Into<Error>> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail::Peer(e.into())
+    }
+}
+
+fn usage<T>(msg: impl Into<String>) -> Result<T, Fail> {
+    Err(Fail::Usage(msg.into()))
+}
+
+/// A number, decimal or 0x hex.
+fn num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, Fail> {
     let parsed = if let Some(h) = s.strip_prefix("0x") {
         u64::from_str_radix(h, 16)
             .ok()
@@ -45,7 +63,29 @@ fn num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, ExitCode> {
     } else {
         s.parse().ok()
     };
-    parsed.ok_or_else(|| usage_err(&format!("bad {what} '{s}'")))
+    parsed.map_or_else(|| usage(format!("bad {what} '{s}'")), Ok)
+}
+
+/// Seconds: finite, above 0 (`min_exclusive`) or at least 0.
+fn secs(s: &str, min_exclusive: bool) -> Result<Duration, Fail> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (v > 0.0 || (!min_exclusive && v == 0.0)) => {
+            Ok(Duration::from_secs_f64(v))
+        }
+        _ => usage(format!("bad timeout '{s}'")),
+    }
+}
+
+/// A command's options (getopt `spec`); no operands may follow them.
+fn flags(args: &[String], spec: &str, cmd: &str) -> Result<Vec<(char, String)>, Fail> {
+    let (opts, extra) = getopt(args, spec).map_err(Fail::Usage)?;
+    if !extra.is_empty() {
+        return usage(format!("{cmd}: extra arguments"));
+    }
+    Ok(opts
+        .into_iter()
+        .map(|(c, a)| (c, a.unwrap_or_default()))
+        .collect())
 }
 
 fn main() -> ExitCode {
@@ -64,7 +104,8 @@ fn main() -> ExitCode {
             ('S', Some(a)) => sock = a,
             ('n', Some(a)) => match num(&a, "vector count") {
                 Ok(n) => vectors = n,
-                Err(e) => return e,
+                Err(Fail::Usage(m)) => return usage_err(&m),
+                Err(Fail::Peer(_)) => unreachable!(),
             },
             _ => unreachable!(),
         }
@@ -74,7 +115,8 @@ fn main() -> ExitCode {
     };
     match run(&sock, vectors, cmd, args) {
         Ok(code) => code,
-        Err(e) => {
+        Err(Fail::Usage(m)) => usage_err(&m),
+        Err(Fail::Peer(e)) => {
             eprintln!("ivshmem-peer: {e}");
             ExitCode::from(1)
         }
@@ -85,7 +127,7 @@ fn connect(sock: &str, vectors: u32) -> Result<Peer, Error> {
     Peer::connect(sock.as_ref(), vectors)
 }
 
-fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode, Error> {
+fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode, Fail> {
     let out = std::io::stdout();
     match (cmd, args) {
         ("dump", []) => {
@@ -100,18 +142,9 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
             Ok(ExitCode::SUCCESS)
         }
         ("ring", [peer, vector, more @ ..]) if more.len() <= 1 => {
-            let peer: u16 = match num(peer, "peer id") {
-                Ok(v) => v,
-                Err(e) => return Ok(e),
-            };
-            let vector: u32 = match num(vector, "vector") {
-                Ok(v) => v,
-                Err(e) => return Ok(e),
-            };
-            let n: u64 = match more.first().map(|s| num(s, "count")).unwrap_or(Ok(1)) {
-                Ok(v) => v,
-                Err(e) => return Ok(e),
-            };
+            let peer: u16 = num(peer, "peer id")?;
+            let vector: u32 = num(vector, "vector")?;
+            let n: u64 = more.first().map_or(Ok(1), |s| num(s, "count"))?;
             let p = connect(sock, vectors)?;
             for _ in 0..n {
                 p.ring(peer, vector)?;
@@ -119,41 +152,22 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
             println!("rang peer {peer} vector {vector} x{n}");
             Ok(ExitCode::SUCCESS)
         }
-        ("wait", [list, flags @ ..]) => {
+        ("wait", [list, flags_ @ ..]) => {
             let mut which = Vec::new();
             for v in list.split(',') {
-                match num::<u32>(v, "vector") {
-                    Ok(v) => which.push(v),
-                    Err(e) => return Ok(e),
-                }
+                which.push(num::<u32>(v, "vector")?);
             }
-            let (opts, extra) = match getopt(flags, "t:c:") {
-                Ok(x) => x,
-                Err(e) => return Ok(usage_err(&e)),
-            };
-            if !extra.is_empty() {
-                return Ok(usage_err("wait: extra arguments"));
-            }
-            let (mut secs, mut want) = (None, 1u64);
-            for (c, a) in opts {
-                let a = a.unwrap_or_default();
+            let (mut limit, mut want) = (None, 1u64);
+            for (c, a) in flags(flags_, "t:c:", "wait")? {
                 match c {
-                    't' => match a.parse::<f64>() {
-                        Ok(s) if s >= 0.0 && s.is_finite() => {
-                            secs = Some(Duration::from_secs_f64(s))
-                        }
-                        _ => return Ok(usage_err(&format!("bad timeout '{a}'"))),
-                    },
-                    _ => match num(&a, "count") {
-                        Ok(v) => want = v,
-                        Err(e) => return Ok(e),
-                    },
+                    't' => limit = Some(secs(&a, false)?),
+                    _ => want = num(&a, "count")?,
                 }
             }
             let mut p = connect(sock, vectors)?;
             println!("peer {} waiting on vector(s) {list}", p.id());
             let _ = out.lock().flush();
-            let deadline = secs.map(|s| Instant::now() + s);
+            let deadline = limit.map(|s| Instant::now() + s);
             let mut total = 0;
             while total < want {
                 let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -170,29 +184,18 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
             }
             Ok(ExitCode::SUCCESS)
         }
-        ("monitor", flags) => {
-            let (opts, extra) = match getopt(flags, "t:") {
-                Ok(x) => x,
-                Err(e) => return Ok(usage_err(&e)),
-            };
-            if !extra.is_empty() {
-                return Ok(usage_err("monitor: extra arguments"));
+        ("monitor", flags_) => {
+            let mut limit = None;
+            for (_, a) in flags(flags_, "t:", "monitor")? {
+                limit = Some(secs(&a, false)?);
             }
-            let secs = match opts
-                .first()
-                .map(|(_, a)| a.clone().unwrap_or_default().parse::<f64>())
-            {
-                None => None,
-                Some(Ok(s)) if s >= 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
-                Some(_) => return Ok(usage_err("bad timeout")),
-            };
             let mut p = connect(sock, vectors)?;
             println!("id {}", p.id());
             for (id, n) in p.peers() {
                 println!("peer {id} vectors {n}");
             }
             let _ = out.lock().flush();
-            let deadline = secs.map(|s| Instant::now() + s);
+            let deadline = limit.map(|s| Instant::now() + s);
             let all: Vec<u32> = (0..p.vectors() as u32).collect();
             loop {
                 let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -226,40 +229,20 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
                 let _ = out.lock().flush();
             }
         }
-        (role @ ("ping" | "pong"), flags) => {
-            let (opts, extra) = match getopt(flags, "c:t:") {
-                Ok(x) => x,
-                Err(e) => return Ok(usage_err(&e)),
-            };
-            if !extra.is_empty() {
-                return Ok(usage_err("ping/pong: extra arguments"));
-            }
-            let (mut rounds, mut secs) = (1000u64, 600.0f64);
-            for (c, a) in opts {
-                let a = a.unwrap_or_default();
+        (role @ ("ping" | "pong"), flags_) => {
+            let (mut rounds, mut limit) = (1000u64, Duration::from_secs(600));
+            for (c, a) in flags(flags_, "c:t:", "ping/pong")? {
                 match c {
-                    'c' => match num(&a, "rounds") {
-                        Ok(v) => rounds = v,
-                        Err(e) => return Ok(e),
-                    },
-                    _ => match a.parse::<f64>() {
-                        Ok(v) if v > 0.0 && v.is_finite() => secs = v,
-                        _ => return Ok(usage_err(&format!("bad timeout '{a}'"))),
-                    },
+                    'c' => rounds = num(&a, "rounds")?,
+                    _ => limit = secs(&a, true)?,
                 }
             }
             let p = connect(sock, vectors.max(1))?;
-            pingpong(p, role == "ping", rounds, Duration::from_secs_f64(secs))
+            Ok(pingpong(p, role == "ping", rounds, limit)?)
         }
         ("read", [off, len]) => {
-            let off: u64 = match num(off, "offset") {
-                Ok(v) => v,
-                Err(e) => return Ok(e),
-            };
-            let len: usize = match num(len, "length") {
-                Ok(v) => v,
-                Err(e) => return Ok(e),
-            };
+            let off: u64 = num(off, "offset")?;
+            let len: usize = num(len, "length")?;
             let p = connect(sock, 0)?;
             let m = p.map()?;
             let mut buf = vec![0u8; len];
@@ -271,16 +254,13 @@ fn run(sock: &str, vectors: u32, cmd: &str, args: &[String]) -> Result<ExitCode,
             Ok(ExitCode::SUCCESS)
         }
         ("write", [off, text]) => {
-            let off: u64 = match num(off, "offset") {
-                Ok(v) => v,
-                Err(e) => return Ok(e),
-            };
+            let off: u64 = num(off, "offset")?;
             let p = connect(sock, 0)?;
             p.map()?.write(off, text.as_bytes())?;
             println!("wrote {} bytes at {off:#x}", text.len());
             Ok(ExitCode::SUCCESS)
         }
-        _ => Ok(usage_err(&format!("bad command '{cmd}' or its arguments"))),
+        _ => usage(format!("bad command '{cmd}' or its arguments")),
     }
 }
 
