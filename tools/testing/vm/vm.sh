@@ -25,6 +25,10 @@
 #   VM_HOST_HELPER      a host command run in the background during the boot
 #                       (QMP socket: $VM_WORK/qmp.sock, console: $VM_WORK/console.log);
 #                       its whole process group is killed when QEMU exits
+#                       and the guest's QEMU command line in $VM_WORK/qemu.argv
+#                       (NUL-separated, without -serial and -qmp): a helper
+#                       may boot a second guest from it, e.g. with a role
+#                       added to its -append (ivshmem/vm.twoguest.conf)
 #   VM_HOST_READY       a file the helper creates (in VM_WORK) once QEMU
 #                       may start, e.g. when a server QEMU connects to is
 #                       listening; the runner waits up to 30 s for it
@@ -306,6 +310,7 @@ esac
 if [ -n "$shell" ]; then
 	exec "${qemu[@]}" -serial mon:stdio
 fi
+printf '%s\0' "${qemu[@]}" >"$work/qemu.argv"
 log=$work/console.log
 vrs_log "$arch/$name: booting $(basename "$kernel") (timeout ${VM_TIMEOUT}s)"
 start=$SECONDS
