@@ -19,7 +19,7 @@
  *   0x800  "B-DONE <verdict>\n"     the host helper, once B's QEMU exited:
  *                                   "clean" when B passed and its kernel log
  *                                   has no splat
- *   0x840  "GONE <id>\n"            the host helper's monitor peer: the
+ *   0x900  "GONE <id>\n"            the host helper's monitor peer: the
  *                                   server said peer <id> left
  *   0x1000 samples/ivshmem/ivshmem_pingpong's page
  *   0x10000 the data (DATA_LEN bytes)
@@ -340,9 +340,9 @@ static void b_left(struct __test_metadata *_metadata, uint64_t size)
 	EXPECT_EQ(0, strncmp(m + 0x800, "B-DONE clean\n", 13)) TH_LOG("%.200s", m + 0x800);
 	/* The monitor hears of the departure after QEMU has gone. */
 	for (double t0 = now_s(); now_s() - t0 < 30; usleep(50000))
-		if (sscanf(m + 0x840, "GONE %u", &gone) == 1 && gone == b)
+		if (sscanf(m + 0x900, "GONE %u", &gone) == 1 && gone == b)
 			break;
-	EXPECT_EQ(1, sscanf(m + 0x840, "GONE %u", &gone)) TH_LOG("the server announced no departure");
+	EXPECT_EQ(1, sscanf(m + 0x900, "GONE %u", &gone)) TH_LOG("the server announced no departure");
 	EXPECT_EQ(b, gone) TH_LOG("the departure was not B's");
 	munmap(m, size);
 	close(fd);

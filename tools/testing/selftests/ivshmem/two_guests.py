@@ -20,7 +20,7 @@ its shared memory (which it maps, as a POSIX shared-memory object):
   "B-DONE <verdict>\\n"   verdict "clean" if B's console has
                           "VRS-PEER-END rc=0" and no kernel splat (the
                           runner's own patterns, ktap.py), else what is wrong
-  "GONE <id>\\n" at 0x840 once the monitor has seen peer <id> leave, for
+  "GONE <id>\\n" at 0x900 once the monitor has seen peer <id> leave, for
                           each id that left (the last one wins)
 
 Guest A's test (ivshmem_twoguest.c) asserts on them: the server told the
@@ -83,7 +83,7 @@ class Monitor(threading.Thread):
             m = re.fullmatch(r"peer (\d+) left", line)
             if m:
                 text = f"GONE {m.group(1)}\n".encode().ljust(32, b"\0")
-                self.shm[0x840:0x840 + 32] = text
+                self.shm[0x900:0x900 + 32] = text
 
 
 def main():
