@@ -343,3 +343,108 @@ fn ping_pong_between_two_host_peers() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("no pong peer is ready"));
 }
+
+/// Out of descriptors, a new client is refused (its connection closed
+/// during setup), the server neither spins nor hangs the client nor drops
+/// the clients it has, and serves again once descriptors are free. A run
+/// of consecutive limits, so that descriptors run out at each point of a
+/// client's setup: an eventfd, a descriptor duplicated for a queued
+/// message. (`accept()` itself, the spare descriptor's path, cannot be made
+/// to run out this way: a set-up client always leaves the slot its setup
+/// needed for a moment.)
+#[test]
+fn out_of_descriptors_clients_are_refused_not_hung() {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+    // Served: the connection stays open after the greeting; refused: it
+    // is closed; anything else (a hang before the greeting) fails.
+    let served = |c: &mut UnixStream, what: &str| -> bool {
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let (mut got, mut b) = (0, [0u8; 512]);
+        loop {
+            match c.read(&mut b) {
+                Ok(0) => return false,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && got >= 40 => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    panic!("{what}: {got} bytes, then nothing (hung?)")
+                }
+                Err(e) => panic!("{what}: {e}"),
+            }
+        }
+    };
+    let mut log = String::new();
+    for limit in 14..=22 {
+        let dir = tmpdir(&format!("emfile{limit}"));
+        let sock = dir.join("sock");
+        // bash, not sh: it closes every inherited descriptor above 2 (a
+        // test harness leaves some open), so the server's descriptor
+        // numbers, and where each limit runs out, do not depend on who
+        // runs the test. ulimit -n sets the hard limit: no raising it.
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "for f in /proc/$$/fd/*; do n=${{f##*/}}; \
+                 if [ $n -gt 2 ]; then eval \"exec $n>&-\"; fi; done; \
+                 ulimit -n {limit} && exec {SERVER} -F -S {} -m {} -l 1M -n 2",
+                sock.display(),
+                dir.display()
+            ))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let srv = Srv {
+            child: Some(child),
+            sock: sock.clone(),
+        };
+        wait_for(|| sock.exists(), "the server's socket");
+        let mut kept = Vec::new();
+        let mut refused = 0;
+        for k in 0..12 {
+            let mut c = UnixStream::connect(&sock).unwrap();
+            if served(&mut c, &format!("limit {limit}, client {k}")) {
+                kept.push(c);
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(
+            !kept.is_empty() && refused > 0,
+            "limit {limit}: {} served, {refused} refused",
+            kept.len()
+        );
+        // The clients it kept are still served: none was closed.
+        for (k, c) in kept.iter_mut().enumerate() {
+            c.set_nonblocking(true).unwrap();
+            let mut b = [0u8; 512];
+            loop {
+                match c.read(&mut b) {
+                    Ok(0) => panic!("limit {limit}: served client {k} was closed"),
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("limit {limit}: served client {k}: {e}"),
+                }
+            }
+        }
+        drop(kept);
+        // Once the server has closed what they held, a client is served.
+        let mut ok = false;
+        for _ in 0..30 {
+            if served(&mut UnixStream::connect(&sock).unwrap(), "after") {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(ok, "limit {limit}: no client served after the others left");
+        let out = srv.term();
+        assert_eq!(out.status.code(), Some(0), "limit {limit}");
+        log += &String::from_utf8_lossy(&out.stderr);
+    }
+    assert!(
+        log.contains("cannot create an eventfd for a new client: EMFILE"),
+        "{log}"
+    );
+}

@@ -313,10 +313,14 @@ fn pingpong(mut p: Peer, ping: bool, rounds: u64, limit: Duration) -> Result<Exi
         }
         m.write(BASE + 96, format!("PING {me}\n\0").as_bytes())?;
         let (t0, mut worst) = (Instant::now(), Duration::ZERO);
+        // The rounds that waited for the answer's ring (in the others the
+        // answer beat the ring's return): the doorbell round trip.
+        let mut slow = Vec::new();
         for i in 1..=rounds {
             let r0 = Instant::now();
             seq.store(i, Ordering::SeqCst);
             p.ring(peer, 0)?;
+            let waited = echo.load(Ordering::SeqCst) != i;
             // An old answer wakes us too; a lost ring (the other side did not
             // know us yet) is repeated after a second.
             while echo.load(Ordering::SeqCst) != i {
@@ -330,13 +334,21 @@ fn pingpong(mut p: Peer, ping: bool, rounds: u64, limit: Duration) -> Result<Exi
                     p.ring(peer, 0)?;
                 }
             }
-            worst = worst.max(r0.elapsed());
+            let r = r0.elapsed();
+            worst = worst.max(r);
+            if waited {
+                slow.push(r);
+            }
         }
         let t = t0.elapsed().as_secs_f64();
+        slow.sort_unstable();
+        let median = slow.get(slow.len() / 2).copied().unwrap_or_default();
         println!(
-            "ping: {rounds} round trips with peer {peer} in {t:.3} s: {:.0}/s, slowest {:.3} ms",
+            "ping: {rounds} round trips with peer {peer} in {t:.3} s: {:.0}/s, slowest {:.3} ms, waited in {} (median {:.1} us)",
             rounds as f64 / t,
-            worst.as_secs_f64() * 1e3
+            worst.as_secs_f64() * 1e3,
+            slow.len(),
+            median.as_secs_f64() * 1e6
         );
     } else {
         m.write(BASE + 64, format!("PONG {me}\n\0").as_bytes())?;
