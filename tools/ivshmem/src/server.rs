@@ -455,3 +455,52 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
     }
     Ok(l)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: u16 = MAX_PEER_ID as u16;
+
+    fn server(tag: &str) -> (Server, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("ivshmem-unit-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = Config {
+            socket: dir.join("sock"),
+            shm: ShmSource::Dir(dir.clone()),
+            size: 4096,
+            vectors: 1,
+            verbose: false,
+        };
+        (Server::new(&cfg).unwrap(), dir)
+    }
+
+    fn client() -> Client {
+        Client::new(UnixStream::pair().unwrap().0, Vec::new())
+    }
+
+    /// Ids are handed out in order, skip the ones in use, and wrap from
+    /// the largest id (65535) to 0, like QEMU's server.
+    #[test]
+    fn ids_skip_used_ones_and_wrap_after_the_largest() {
+        let (mut s, dir) = server("ids");
+        assert_eq!(s.free_id(), Some(0));
+        assert_eq!(s.free_id(), Some(1));
+        s.clients.insert(2, client());
+        s.clients.insert(3, client());
+        assert_eq!(s.free_id(), Some(4));
+        s.next_id = u32::from(MAX) - 1;
+        s.clients.insert(MAX, client());
+        assert_eq!(s.free_id(), Some(MAX - 1));
+        // 65535 is taken: wrap to 0, which is free again.
+        assert_eq!(s.free_id(), Some(0));
+        s.clients.insert(0, client());
+        s.clients.insert(1, client());
+        s.next_id = u32::from(MAX);
+        // 65535, 0..=3 taken: 4.
+        assert_eq!(s.free_id(), Some(4));
+        assert_eq!(s.next_id, 5);
+        drop(s);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
