@@ -123,3 +123,58 @@ pub fn new_dma_faux_device(name: &CStr) -> Result<faux::Registration> {
     unsafe { set_coherent_mask_new_device(fdev.as_ref(), DmaMask::new::<64>())? };
     Ok(reg)
 }
+
+/// Ring memory that owns (a share of) its DMA-coherent allocation, for
+/// queues whose ring outlives any one borrow (a driver's virtqueue). Clones
+/// are cheap and view the same memory.
+#[derive(Clone)]
+pub struct SharedRing {
+    raw: RawMem,
+    _alloc: kernel::sync::Arc<Coherent<[u64]>>,
+}
+
+impl SharedRing {
+    /// The whole allocation.
+    pub fn new(c: kernel::sync::Arc<Coherent<[u64]>>) -> Self {
+        // SAFETY: as in `DmaRing::new`; the allocation lives as long as
+        // the `Arc` we keep next to `raw`.
+        let raw = unsafe { RawMem::new(c.as_mut_ptr().cast(), c.size(), c.dma_address()) };
+        SharedRing { raw, _alloc: c }
+    }
+}
+
+impl RingMem for SharedRing {
+    fn len(&self) -> usize {
+        self.raw.len()
+    }
+    fn dma_addr(&self) -> u64 {
+        self.raw.dma_addr()
+    }
+    fn load16(&self, off: usize) -> u16 {
+        self.raw.load16(off)
+    }
+    fn store16(&self, off: usize, v: u16) {
+        self.raw.store16(off, v)
+    }
+    fn load32(&self, off: usize) -> u32 {
+        self.raw.load32(off)
+    }
+    fn store32(&self, off: usize, v: u32) {
+        self.raw.store32(off, v)
+    }
+    fn load64(&self, off: usize) -> u64 {
+        self.raw.load64(off)
+    }
+    fn store64(&self, off: usize, v: u64) {
+        self.raw.store64(off, v)
+    }
+    fn rmb(&self) {
+        dma_mb(Read)
+    }
+    fn wmb(&self) {
+        dma_mb(Write)
+    }
+    fn mb(&self) {
+        mb(Full)
+    }
+}

@@ -18,7 +18,13 @@
 // Shared by path between modules; each uses part of it.
 #![allow(dead_code)]
 
-use core::{marker::PhantomPinned, mem::ManuallyDrop, ptr::NonNull};
+use core::{
+    cell::UnsafeCell,
+    marker::PhantomPinned,
+    mem::ManuallyDrop,
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, Ordering},
+};
 use kernel::{bindings, device, ffi::c_void, prelude::*, str::CStr, types::Opaque};
 
 /// Generated bindings of `virtio_helper.h` (virtio items only; all other
@@ -169,12 +175,61 @@ pub(crate) trait Transport: Sync {
     fn shm_region(&self, id: u8) -> Option<ShmRegion>;
 }
 
+/// A queue a Rust driver set up through the raw queue ops
+/// (`raw_queue.h`): what the interrupt handler needs of it.
+struct RawQueue {
+    index: u16,
+    callback: Option<unsafe extern "C" fn(*mut c_void) -> bool>,
+    ctx: *mut c_void,
+    /// Reset through `queue_reset` and not yet enabled again: the handler
+    /// skips it (its ring may be being replaced).
+    reset: AtomicBool,
+}
+
+/// The raw queues of one device.
+///
+/// Changed only by `find_queues`/`del_queues` of the raw queue ops, which
+/// the driver calls from probe and remove (serialised by the device lock),
+/// and never while the transport's interrupt is requested
+/// (`queues_ready` .. `queues_end`); read by the interrupt handler only in
+/// that window. This is the rule the C queue list follows in `find_vqs`.
+struct RawQueues(UnsafeCell<KVec<RawQueue>>);
+
+impl RawQueues {
+    /// # Safety
+    ///
+    /// No `set` may run concurrently (see the type's rule).
+    unsafe fn list(&self) -> &[RawQueue] {
+        // SAFETY: per the function's contract nobody writes the list.
+        unsafe { &*self.0.get() }
+    }
+
+    /// # Safety
+    ///
+    /// As [`RawQueues::list`].
+    unsafe fn is_empty(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { self.list() }.is_empty()
+    }
+
+    /// # Safety
+    ///
+    /// Only from `find_queues`/`del_queues` while no interrupt handler of
+    /// the device is requested, and no other `list`/`set` runs.
+    unsafe fn set(&self, list: KVec<RawQueue>) {
+        // SAFETY: per the function's contract we are the only user.
+        unsafe { *self.0.get() = list };
+    }
+}
+
 /// A `struct virtio_device` allocated and registered by [`Registration`],
 /// followed by its transport.
 #[repr(C)]
 #[pin_data]
 struct Container<T> {
     vdev: Opaque<sys::virtio_device>,
+    /// The queues a Rust driver set up through the raw queue ops.
+    raw: RawQueues,
     #[pin]
     transport: ManuallyDrop<T>,
     #[pin]
@@ -282,6 +337,7 @@ impl<T: Transport> Registration<T> {
         let c = KBox::pin_init(
             try_pin_init!(Container::<T> {
                 vdev: Opaque::zeroed(),
+                raw: RawQueues(UnsafeCell::new(KVec::new())),
                 // SAFETY: `ManuallyDrop<T>` has the layout of `T`, so
                 // initialising the `T` in place initialises it.
                 transport <- unsafe {
@@ -309,6 +365,21 @@ impl<T: Transport> Registration<T> {
         vdev.config = &Self::OPS;
         vdev.id.device = id.device;
         vdev.id.vendor = id.vendor;
+        // Announce the raw queue ops before the device can be probed. The
+        // registry stores the pointer it is given; identity does not matter.
+        // SAFETY: `vdev` stays valid until it is withdrawn again, after
+        // `unregister_virtio_device()` (or a failed registration).
+        let r = unsafe { sys::vrs_raw_queue_ops_add(vdev, &Self::RAW_OPS) };
+        if r != 0 {
+            // Never registered: the transport and the memory go here.
+            // SAFETY: `ptr` came from `KBox::into_raw` above and nobody
+            // else has seen it; the transport was initialised.
+            unsafe {
+                let mut c = KBox::from_raw(ptr.as_ptr());
+                ManuallyDrop::drop(&mut c.transport);
+            }
+            return Err(Error::from_errno(r));
+        }
         // SAFETY: `vdev` is a zeroed, otherwise initialised virtio device.
         let r = unsafe { sys::register_virtio_device(vdev) };
         let mut reg = Registration {
@@ -322,6 +393,8 @@ impl<T: Transport> Registration<T> {
             // later probe needs); `Drop` puts our reference, which frees
             // the memory.
             reg.unregistered = true;
+            // SAFETY: added above; nothing can probe the device any more.
+            unsafe { sys::vrs_raw_queue_ops_del(vdev) };
             reg.drop_transport();
             return Err(Error::from_errno(r));
         }
@@ -341,6 +414,8 @@ impl<T: Transport> Registration<T> {
         unsafe {
             bindings::get_device(&raw mut (*vdev).dev);
             sys::unregister_virtio_device(vdev);
+            // Off the bus, so no driver is bound that could use them.
+            sys::vrs_raw_queue_ops_del(vdev);
         }
         self.drop_transport();
     }
@@ -653,7 +728,7 @@ impl<T: Transport> Registration<T> {
         // Only now, with the queue list final, may the interrupt handler
         // walk it (it takes no lock: see `DeviceRef::vring_interrupt_all`).
         // SAFETY: the device is registered.
-        if let Err(e) = t.queues_ready(unsafe { DeviceRef::new(vdev) }) {
+        if let Err(e) = t.queues_ready(unsafe { DeviceRef::new(vdev, &c.raw) }) {
             // SAFETY: see above.
             unsafe { Self::del_vqs(vdev) };
             return e.to_errno();
@@ -850,6 +925,221 @@ impl<T: Transport> Registration<T> {
     }
 }
 
+/// The raw queue ops (`raw_queue.h`): queues whose rings a Rust driver
+/// owns, on the same [`Transport`] operations as `find_vqs`.
+///
+/// SAFETY (all callbacks): a Rust driver calls them with the `vdev` of a
+/// registered device of ours while it is bound to it (the ops are withdrawn
+/// only after the device left the bus), serialising its own calls as the
+/// virtio core serialises `find_vqs`/`del_vqs`.
+impl<T: Transport> Registration<T> {
+    const RAW_OPS: sys::vrs_raw_queue_ops = sys::vrs_raw_queue_ops {
+        abi: sys::VRS_RAW_QUEUE_ABI,
+        queue_max: Some(Self::raw_queue_max),
+        find_queues: Some(Self::raw_find_queues),
+        del_queues: Some(Self::raw_del_queues),
+        queue_reset: Some(Self::raw_queue_reset),
+        queue_enable: Some(Self::raw_queue_enable),
+        notify: Some(Self::raw_notify),
+        dma_dev: Some(Self::raw_dma_dev),
+    };
+
+    /// # Safety
+    ///
+    /// Only as a raw queue op (see above).
+    unsafe extern "C" fn raw_queue_max(vdev: *mut sys::virtio_device, index: u16) -> i32 {
+        // SAFETY: see above.
+        let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
+        match t.queue_max(index) {
+            Ok(n) => n.min(i32::MAX as u32) as i32,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Only as a raw queue op (see above); `infos` points to `n` infos
+    /// whose names are valid C strings kept until `del_queues`.
+    unsafe extern "C" fn raw_find_queues(
+        vdev: *mut sys::virtio_device,
+        n: u32,
+        infos: *const sys::vrs_raw_queue_info,
+        spread: bool,
+    ) -> i32 {
+        // SAFETY: see above.
+        let c = unsafe { Container::<T>::from_vdev(&vdev) };
+        let t = c.transport();
+        // SAFETY: the driver serialises find/del; the device is registered.
+        if !unsafe { sys::vrs_virtio_first_vq(vdev) }.is_null() || !unsafe { c.raw.is_empty() } {
+            return EBUSY.to_errno();
+        }
+        if n == 0 || infos.is_null() {
+            return EINVAL.to_errno();
+        }
+        // SAFETY: the driver passes `n` infos.
+        let infos = unsafe { core::slice::from_raw_parts(infos, n as usize) };
+        let mut plans = KVec::new();
+        let mut list = KVec::new();
+        for info in infos {
+            if info.name.is_null() {
+                return EINVAL.to_errno();
+            }
+            let plan = QueuePlan {
+                index: info.index,
+                // SAFETY: a valid C string (the op's contract).
+                name: unsafe { CStr::from_char_ptr(info.name) },
+                callback: info.callback.is_some(),
+            };
+            let q = RawQueue {
+                index: info.index,
+                callback: info.callback,
+                ctx: info.ctx,
+                reset: AtomicBool::new(false),
+            };
+            if let Err(e) = plans
+                .push(plan, GFP_KERNEL)
+                .and_then(|()| list.push(q, GFP_KERNEL))
+            {
+                return Error::from(e).to_errno();
+            }
+        }
+        if let Err(e) = t.queues_plan(&plans, spread) {
+            t.queues_end();
+            return e.to_errno();
+        }
+        drop(plans);
+        for (i, info) in infos.iter().enumerate() {
+            let addrs = RingAddrs {
+                desc: info.desc,
+                avail: info.avail,
+                used: info.used,
+            };
+            let r = t.queue_max(info.index).and_then(|max| {
+                if info.size == 0 || u32::from(info.size) > max {
+                    return Err(EINVAL);
+                }
+                t.queue_activate(info.index, u32::from(info.size), &addrs)
+            });
+            if let Err(e) = r {
+                t.queues_end();
+                for q in &infos[..=i] {
+                    t.queue_deactivate(q.index);
+                }
+                return e.to_errno();
+            }
+        }
+        // SAFETY: no interrupt is requested yet (`queues_ready` below).
+        unsafe { c.raw.set(list) };
+        // SAFETY: the device is registered; `raw` is its container's.
+        if let Err(e) = t.queues_ready(unsafe { DeviceRef::new(vdev, &c.raw) }) {
+            // SAFETY: see above.
+            unsafe { Self::raw_del_queues(vdev) };
+            return e.to_errno();
+        }
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Only as a raw queue op (see above).
+    unsafe extern "C" fn raw_del_queues(vdev: *mut sys::virtio_device) {
+        // SAFETY: see above.
+        let c = unsafe { Container::<T>::from_vdev(&vdev) };
+        let t = c.transport();
+        // Free the interrupt first (waiting for a running handler), so no
+        // handler walks the list while it changes.
+        t.queues_end();
+        // SAFETY: the driver serialises find/del.
+        for q in unsafe { c.raw.list() } {
+            t.queue_deactivate(q.index);
+        }
+        // SAFETY: the interrupt is freed.
+        unsafe { c.raw.set(KVec::new()) };
+    }
+
+    /// # Safety
+    ///
+    /// Only as a raw queue op (see above).
+    unsafe extern "C" fn raw_queue_reset(vdev: *mut sys::virtio_device, index: u16) -> i32 {
+        // SAFETY: see above.
+        let c = unsafe { Container::<T>::from_vdev(&vdev) };
+        let t = c.transport();
+        // SAFETY: the device is registered.
+        if !unsafe { sys::vrs_virtio_test_bit(vdev, sys::VIRTIO_F_RING_RESET) } {
+            return EOPNOTSUPP.to_errno();
+        }
+        // SAFETY: the driver serialises its calls; the list is stable.
+        let Some(q) = unsafe { c.raw.list() }.iter().find(|q| q.index == index) else {
+            return ENOENT.to_errno();
+        };
+        if let Err(e) = t.queue_reset(index) {
+            return e.to_errno();
+        }
+        q.reset.store(true, Ordering::Release);
+        // A handler that saw the queue before the store finishes first.
+        t.synchronize_cbs();
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Only as a raw queue op (see above).
+    unsafe extern "C" fn raw_queue_enable(
+        vdev: *mut sys::virtio_device,
+        index: u16,
+        size: u16,
+        desc: u64,
+        avail: u64,
+        used: u64,
+    ) -> i32 {
+        // SAFETY: see above.
+        let c = unsafe { Container::<T>::from_vdev(&vdev) };
+        let t = c.transport();
+        // SAFETY: the driver serialises its calls; the list is stable.
+        let Some(q) = unsafe { c.raw.list() }.iter().find(|q| q.index == index) else {
+            return ENOENT.to_errno();
+        };
+        if !q.reset.load(Ordering::Acquire) || t.queue_busy(index) {
+            return EBUSY.to_errno();
+        }
+        match t.queue_max(index) {
+            Ok(max) if size != 0 && u32::from(size) <= max => {}
+            Ok(_) => return EINVAL.to_errno(),
+            Err(e) => return e.to_errno(),
+        }
+        // An interrupt right after QueueReady must reach the new ring.
+        q.reset.store(false, Ordering::Release);
+        kernel::sync::barrier::smp_mb(kernel::sync::barrier::Full);
+        let addrs = RingAddrs { desc, avail, used };
+        if let Err(e) = t.queue_activate(index, u32::from(size), &addrs) {
+            q.reset.store(true, Ordering::Release);
+            t.synchronize_cbs();
+            return e.to_errno();
+        }
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Only as a raw queue op (see above); any context.
+    unsafe extern "C" fn raw_notify(vdev: *mut sys::virtio_device, index: u16, data: u32) {
+        // SAFETY: see above.
+        unsafe { Container::<T>::from_vdev(&vdev) }
+            .transport()
+            .notify(index, data)
+    }
+
+    /// # Safety
+    ///
+    /// Only as a raw queue op (see above).
+    unsafe extern "C" fn raw_dma_dev(vdev: *mut sys::virtio_device) -> *mut bindings::device {
+        // The parent (the platform device) does the DMA, as for the C
+        // vring (`vring_dma_dev()`).
+        // SAFETY: see above.
+        unsafe { (*vdev).dev.parent }
+    }
+}
+
 impl<T: Transport> Drop for Registration<T> {
     fn drop(&mut self) {
         self.unregister();
@@ -876,6 +1166,9 @@ impl<T: Transport> Drop for Registration<T> {
 /// not called.
 pub(crate) struct DeviceRef {
     vdev: NonNull<sys::virtio_device>,
+    /// The raw queues in the same container as `vdev`, which our
+    /// reference keeps allocated.
+    raw: NonNull<RawQueues>,
 }
 
 // SAFETY: the operations below may be called from any context and thread.
@@ -886,15 +1179,41 @@ unsafe impl Sync for DeviceRef {}
 impl DeviceRef {
     /// # Safety
     ///
-    /// `vdev` must be a registered virtio device.
-    unsafe fn new(vdev: *mut sys::virtio_device) -> Self {
+    /// `vdev` must be a registered virtio device, `raw` the raw queues of
+    /// its container.
+    unsafe fn new(vdev: *mut sys::virtio_device, raw: &RawQueues) -> Self {
         // SAFETY: registered, hence initialised; take a reference.
         unsafe { bindings::get_device(&raw mut (*vdev).dev) };
         // INVARIANT: reference taken above.
         DeviceRef {
             // SAFETY: not null (registered device).
             vdev: unsafe { NonNull::new_unchecked(vdev) },
+            raw: NonNull::from(raw),
         }
+    }
+
+    /// Run the callbacks of the raw queues not in reset (all, or the one
+    /// with `index`); whether any had work.
+    ///
+    /// # Safety
+    ///
+    /// As [`DeviceRef::vring_interrupt_all`].
+    unsafe fn raw_interrupt(&self, index: Option<u16>) -> bool {
+        let mut handled = false;
+        // SAFETY: the container is alive while we hold the device
+        // (invariant); per the caller's contract the list is stable.
+        for q in unsafe { self.raw.as_ref().list() } {
+            if index.is_some_and(|i| i != q.index) || q.reset.load(Ordering::Acquire) {
+                continue;
+            }
+            if let Some(cb) = q.callback {
+                // SAFETY: the driver gave `cb` and `ctx` for this queue and
+                // keeps them valid until `del_queues`, which frees the
+                // interrupt (waiting for us) first.
+                handled |= unsafe { cb(q.ctx) };
+            }
+        }
+        handled
     }
 
     /// Run `vring_interrupt()` for every queue not in reset; whether any
@@ -914,7 +1233,9 @@ impl DeviceRef {
         // in reset are skipped (`disable_vq_and_reset` synchronises with
         // the handler).
         let r = unsafe { sys::vrs_virtio_vring_interrupt_all(self.vdev.as_ptr(), irq as i32) };
-        r.0 == bindings::irqreturn::IRQ_HANDLED.0
+        // SAFETY: per the function's contract.
+        let raw = unsafe { self.raw_interrupt(None) };
+        r.0 == bindings::irqreturn::IRQ_HANDLED.0 || raw
     }
 
     /// Run `vring_interrupt()` for queue `index` unless it is in reset;
@@ -930,7 +1251,9 @@ impl DeviceRef {
         let r = unsafe {
             sys::vrs_virtio_vring_interrupt_index(self.vdev.as_ptr(), irq as i32, u32::from(index))
         };
-        r.0 == bindings::irqreturn::IRQ_HANDLED.0
+        // SAFETY: per the function's contract.
+        let raw = unsafe { self.raw_interrupt(Some(index)) };
+        r.0 == bindings::irqreturn::IRQ_HANDLED.0 || raw
     }
 
     /// The device's name (`virtio<N>`), as the C transports name its
@@ -957,7 +1280,7 @@ impl DeviceRef {
 impl Clone for DeviceRef {
     fn clone(&self) -> Self {
         // SAFETY: valid and registered (invariant): take another reference.
-        unsafe { DeviceRef::new(self.vdev.as_ptr()) }
+        unsafe { DeviceRef::new(self.vdev.as_ptr(), self.raw.as_ref()) }
     }
 }
 

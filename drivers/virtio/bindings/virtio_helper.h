@@ -13,4 +13,7 @@
 /* The project's MSI extension (Documentation/virtio/mmio-msi.rst). */
 #include "../../../include/uapi/linux/virtio_mmio_msi.h"
 
+#include <linux/hw_random.h>
+
 #include "virtio_shim.h"
+#include "raw_queue.h"

@@ -7,6 +7,8 @@
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
+#include <linux/dma-mapping.h>
+#include <linux/mm.h>
 #include "virtio_shim.h"
 
 irqreturn_t vrs_virtio_vring_interrupt_all(struct virtio_device *vdev, int irq)
@@ -40,4 +42,42 @@ struct virtqueue *vrs_virtio_first_vq(struct virtio_device *vdev)
 bool vrs_virtio_test_bit(const struct virtio_device *vdev, unsigned int bit)
 {
 	return __virtio_test_bit(vdev, bit);
+}
+
+void vrs_virtio_device_ready(struct virtio_device *vdev)
+{
+	virtio_device_ready(vdev);
+}
+
+void *vrs_virtio_priv_acquire(struct virtio_device *vdev)
+{
+	return smp_load_acquire(&vdev->priv);
+}
+
+void vrs_virtio_priv_release(struct virtio_device *vdev, void *priv)
+{
+	smp_store_release(&vdev->priv, priv);
+}
+
+struct virtio_device *vrs_virtio_from_dev(struct device *dev)
+{
+	return dev_to_virtio(dev);
+}
+
+int vrs_dma_map_kmem(struct device *dev, void *ptr, size_t len, int dir, u64 *addr)
+{
+	dma_addr_t a;
+
+	if (WARN_ON_ONCE(!virt_addr_valid(ptr)))
+		return -EINVAL;
+	a = dma_map_single(dev, ptr, len, (enum dma_data_direction)dir);
+	if (dma_mapping_error(dev, a))
+		return -ENOMEM;
+	*addr = a;
+	return 0;
+}
+
+void vrs_dma_unmap_kmem(struct device *dev, u64 addr, size_t len, int dir)
+{
+	dma_unmap_single(dev, addr, len, (enum dma_data_direction)dir);
 }

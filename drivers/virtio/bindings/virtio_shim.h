@@ -22,4 +22,24 @@ struct virtqueue *vrs_virtio_first_vq(struct virtio_device *vdev);
 /* Whether the driver accepted feature @bit (__virtio_test_bit). */
 bool vrs_virtio_test_bit(const struct virtio_device *vdev, unsigned int bit);
 
+/* virtio_device_ready(): set DRIVER_OK (a driver's probe, queues set up). */
+void vrs_virtio_device_ready(struct virtio_device *vdev);
+
+/* The driver data of @vdev (vdev->priv) with acquire / release ordering:
+ * a raw queue callback may read it from hard-irq context. */
+void *vrs_virtio_priv_acquire(struct virtio_device *vdev);
+void vrs_virtio_priv_release(struct virtio_device *vdev, void *priv);
+
+/* The virtio device of a device on the virtio bus. */
+struct virtio_device *vrs_virtio_from_dev(struct device *dev);
+
+/*
+ * Streaming DMA of @len bytes of kmalloc'ed (physically contiguous,
+ * directly mapped) memory at @ptr for @dev in direction @dir (a
+ * dma_map_single()); 0 and *@addr, or -ENOMEM when the mapping failed.
+ */
+int vrs_dma_map_kmem(struct device *dev, void *ptr, size_t len, int dir, u64 *addr);
+/* Undo vrs_dma_map_kmem() (dma_unmap_single()). */
+void vrs_dma_unmap_kmem(struct device *dev, u64 addr, size_t len, int dir);
+
 #endif

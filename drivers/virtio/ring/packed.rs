@@ -238,6 +238,15 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
         &self.lay
     }
 
+    /// The "next" part of the notification data
+    /// (`VIRTIO_F_NOTIFICATION_DATA`, virtio 1.2, 2.9): the offset of the
+    /// next descriptor to be made available in bits 0..15 and the driver's
+    /// wrap counter in bit 15. The value to write is
+    /// `next << 16 | queue_index`.
+    pub fn notification_data(&self) -> u16 {
+        (self.next_avail & 0x7fff) | (u16::from(self.avail_wrap) << 15)
+    }
+
     /// Queue size.
     pub fn num(&self) -> u16 {
         self.lay.num

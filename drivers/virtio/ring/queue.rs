@@ -36,6 +36,8 @@ pub trait DriverQueue {
     fn set_strict_used_len(&mut self, strict: bool);
     /// How many used lengths were clamped.
     fn used_len_clamped(&self) -> u32;
+    /// The "next" part of the notification data (`<< 16 | index`).
+    fn notification_data(&self) -> u16;
 }
 
 /// A chain the device took from either format.
@@ -103,6 +105,9 @@ macro_rules! forward_driver {
             }
             fn used_len_clamped(&self) -> u32 {
                 $t::used_len_clamped(self)
+            }
+            fn notification_data(&self) -> u16 {
+                $t::notification_data(self)
             }
         }
     };
@@ -221,6 +226,9 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> DriverQueue for AnyDriver<M, S> {
     }
     fn used_len_clamped(&self) -> u32 {
         any_fwd!(self, q => q.used_len_clamped())
+    }
+    fn notification_data(&self) -> u16 {
+        any_fwd!(self, q => q.notification_data())
     }
 }
 

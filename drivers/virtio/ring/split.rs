@@ -258,6 +258,14 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> SplitDriver<M, S> {
         self.lay.num
     }
 
+    /// The "next" part of the notification data
+    /// (`VIRTIO_F_NOTIFICATION_DATA`, virtio 1.2, 2.9): the `avail->idx`
+    /// the device will see after the buffers added so far. The value to
+    /// write is `next << 16 | queue_index`.
+    pub fn notification_data(&self) -> u16 {
+        self.avail_idx
+    }
+
     /// Free descriptors.
     pub fn num_free(&self) -> u16 {
         self.num_free

@@ -56,7 +56,8 @@ mkdir -p "$gen"
 vb=$gen/virtio_bindings.rs
 hdr=$VRS_TOP/drivers/virtio/bindings/virtio_helper.h
 cmd=$out/rust/bindings/.bindings_generated.rs.cmd
-if [ ! -s "$vb" ] || [ "$hdr" -nt "$vb" ] || [ "$VRS_TOP/drivers/virtio/bindings/virtio_shim.h" -nt "$vb" ] ||
+newer_h=$(find "$VRS_TOP/drivers/virtio/bindings" -name '*.h' -newer "$vb" 2>/dev/null | head -n1)
+if [ ! -s "$vb" ] || [ -n "$newer_h" ] ||
 	[ "$VRS_TOP/include/uapi/linux/virtio_mmio_msi.h" -nt "$vb" ] ||
 	[ "$cmd" -nt "$vb" ]; then
 	vrs_log "$arch: bindgen (virtio)"
@@ -72,7 +73,10 @@ if [ ! -s "$vb" ] || [ "$hdr" -nt "$vb" ] || [ "$VRS_TOP/drivers/virtio/bindings
 		--allowlist-function 'virtqueue_get_(vring_size|desc_addr|avail_addr|used_addr)|vring_interrupt'
 		--allowlist-function 'virtio_config_changed|vring_transport_features|vring_notification_data'
 		--allowlist-function 'virtio_device_(freeze|restore)|vrs_virtio_.*'
-		--allowlist-var 'VIRTIO_(F|MMIO|CONFIG_S|TRANSPORT_F|ID)_.*|VIRTIO_MMIO_.*|VRING_.*'
+		--allowlist-type 'virtio_driver|vrs_raw_queue_ops|vrs_raw_queue_info|hwrng'
+		--allowlist-function '__register_virtio_driver|unregister_virtio_driver|virtio_reset_device'
+		--allowlist-function 'vrs_raw_queue_ops_.*|vrs_dma_.*|hwrng_(register|unregister)'
+		--allowlist-var 'VIRTIO_(F|MMIO|CONFIG_S|TRANSPORT_F|ID)_.*|VIRTIO_MMIO_.*|VRING_.*|VRS_RAW_QUEUE_ABI'
 		--no-recursive-allowlist)
 	# The kernel's command is shell text with make's $(pound) for '#': run it
 	# as a script so its quoting means what it meant to make.

@@ -1,0 +1,755 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Virtio drivers in Rust on the Rust vring: the bus side, the one place
+//! with `unsafe` for them (`Documentation/virtio/drivers.rst`).
+//!
+//! - [`Driver`] and [`Registration`]: a `struct virtio_driver` on the
+//!   kernel's virtio bus. The virtio core negotiates features from
+//!   [`Driver::FEATURES`] (and the ring features the C vring and ours both
+//!   support) before [`Driver::probe`] runs.
+//! - [`Device`]: what a driver may do with its device in probe (features,
+//!   typed config reads, [`Device::find_queues`], [`Device::ready`]).
+//! - [`Rings`]: the queues' rings in DMA-coherent memory, given to the
+//!   device through the transport's raw queue ops (`raw_queue.h`), which
+//!   `virtio_rs_core` hands out per device. A device whose transport has
+//!   none (virtio-pci, the C virtio-mmio) is refused with `-ENODEV`, so the
+//!   driver core offers it to the next driver (the stock C one).
+//! - [`MappedBuf`]: a kmalloc'ed buffer mapped for streaming DMA.
+//!
+//! `drivers/virtio/driver/queue.rs` builds typed queues on these, in safe
+//! code.
+
+// Shared by path between modules; each uses part of it.
+#![allow(dead_code)]
+
+use super::dma_ring::SharedRing;
+use super::virtio::sys;
+use core::{
+    marker::PhantomData,
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering},
+};
+use kernel::{
+    bindings, device,
+    device_id::{RawDeviceId, IdTable},
+    dma::{Coherent, DataDirection},
+    ffi::c_void,
+    prelude::*,
+    str::CStr,
+    sync::Arc,
+    types::Opaque,
+};
+
+/// `VIRTIO_DEV_ANY_ID`: any vendor.
+pub(crate) const ANY_VENDOR: u32 = 0xffff_ffff;
+
+/// A virtio device id (`struct virtio_device_id`) for an id table made with
+/// `kernel::module_device_table!("virtio", ..., @none, [...])`, which also
+/// gives the module its `virtio:d<device>v<vendor>` aliases.
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub(crate) struct DeviceId(sys::virtio_device_id);
+
+impl DeviceId {
+    /// Devices of type `device` (`VIRTIO_ID_*`) from `vendor`
+    /// ([`ANY_VENDOR`]: any).
+    pub(crate) const fn new(device: u32, vendor: u32) -> Self {
+        DeviceId(sys::virtio_device_id { device, vendor })
+    }
+}
+
+// SAFETY: `DeviceId` is a transparent wrapper of `struct virtio_device_id`.
+unsafe impl RawDeviceId for DeviceId {
+    type RawType = sys::virtio_device_id;
+}
+
+/// The id table type of a [`Driver`].
+pub(crate) type IdTableRef = &'static dyn IdTable<DeviceId, ()>;
+
+/// A virtio driver on the Rust vring.
+///
+/// Its callbacks run in process context unless said otherwise, serialised
+/// per device by the driver core.
+pub(crate) trait Driver: Sized + 'static {
+    /// Per-device data, made by [`Driver::probe`], dropped at removal after
+    /// the device was reset.
+    type Data: Send + Sync;
+    /// The driver's name on the bus.
+    const NAME: &'static CStr;
+    /// The devices it drives.
+    const ID_TABLE: IdTableRef;
+    /// The device-class feature bits it understands; the ring's own
+    /// (indirect, event index, packed, version 1, notification data, ring
+    /// reset) are negotiated by the virtio core and the transport.
+    const FEATURES: &'static [u32];
+
+    /// Set the device up: features are negotiated (`FEATURES_OK`); create
+    /// the queues with [`Device::find_queues`], then [`Device::ready`].
+    fn probe(dev: &Device<'_>) -> Result<Pin<KBox<Self::Data>>>;
+
+    /// Queue `index` has used buffers (or may have). Hard-irq context; may
+    /// also run once right after probe, for buffers that completed before
+    /// the data existed.
+    fn queue_done(data: &Self::Data, index: u16);
+
+    /// Before removal: stop submitting, unregister from other subsystems.
+    /// The device is still live (callbacks run); it is reset afterwards.
+    fn remove(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
+
+    /// The device's configuration changed.
+    fn config_changed(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
+}
+
+/// The driver's state of one device, in `vdev->priv`.
+struct Bound<D: Driver> {
+    /// The driver's data once probe returned; null before and after.
+    data: AtomicPtr<Pin<KBox<D::Data>>>,
+}
+
+/// A virtio device during a [`Driver`] callback.
+pub(crate) struct Device<'a> {
+    vdev: NonNull<sys::virtio_device>,
+    /// The raw queue ops of its transport.
+    ops: &'static sys::vrs_raw_queue_ops,
+    /// Calls the driver's `queue_done` (set by the probe of `D`).
+    dispatch: unsafe fn(*mut sys::virtio_device, u16),
+    /// Queues found (the highest index + 1), for the poll after probe.
+    nqueues: AtomicU32,
+    _p: PhantomData<&'a sys::virtio_device>,
+}
+
+impl Device<'_> {
+    /// The generic device, for `dev_info!` and friends.
+    pub(crate) fn as_dev(&self) -> &device::Device {
+        // SAFETY: the virtio device is alive during the callback.
+        unsafe { device::Device::from_raw(&raw mut (*self.vdev.as_ptr()).dev) }
+    }
+
+    /// Whether feature `bit` was negotiated.
+    pub(crate) fn has_feature(&self, bit: u32) -> bool {
+        // SAFETY: the device is alive; features are final after probe began.
+        unsafe { sys::vrs_virtio_test_bit(self.vdev.as_ptr(), bit) }
+    }
+
+    /// The device's type (`VIRTIO_ID_*`).
+    pub(crate) fn device_type(&self) -> u32 {
+        // SAFETY: the device is alive; its id never changes.
+        unsafe { (*self.vdev.as_ptr()).id.device }
+    }
+
+    fn config_raw(&self, off: usize, buf: &mut [u8]) {
+        // SAFETY: the device is alive; `config` points to its transport's
+        // ops; `get` writes `buf.len()` bytes to `buf`.
+        unsafe {
+            let ops = &*(*self.vdev.as_ptr()).config;
+            if let Some(get) = ops.get {
+                get(
+                    self.vdev.as_ptr(),
+                    off as u32,
+                    buf.as_mut_ptr().cast(),
+                    buf.len() as u32,
+                );
+            }
+        }
+    }
+
+    fn generation(&self) -> u32 {
+        // SAFETY: as in `config_raw`.
+        unsafe {
+            let ops = &*(*self.vdev.as_ptr()).config;
+            ops.generation.map_or(0, |g| g(self.vdev.as_ptr()))
+        }
+    }
+
+    /// Read `N` bytes of device configuration at `off`, retried until the
+    /// configuration generation is stable (virtio 1.2, 2.5.1: a field wider
+    /// than 32 bits may otherwise be torn). Little-endian fields of modern
+    /// devices; legacy devices are native-endian, which is the same on our
+    /// little-endian targets.
+    pub(crate) fn config<const N: usize>(&self, off: usize) -> [u8; N] {
+        let mut buf = [0u8; N];
+        loop {
+            let before = self.generation();
+            self.config_raw(off, &mut buf);
+            if self.generation() == before {
+                return buf;
+            }
+        }
+    }
+
+    /// A little-endian 32-bit configuration field.
+    pub(crate) fn config_u32(&self, off: usize) -> u32 {
+        u32::from_le_bytes(self.config(off))
+    }
+
+    /// A little-endian 64-bit configuration field.
+    pub(crate) fn config_u64(&self, off: usize) -> u64 {
+        u64::from_le_bytes(self.config(off))
+    }
+
+    /// Set `DRIVER_OK`: the device may use the queues from now on.
+    pub(crate) fn ready(&self) {
+        // SAFETY: the device is alive; called from probe.
+        unsafe { sys::vrs_virtio_device_ready(self.vdev.as_ptr()) }
+    }
+
+    /// Allocate the rings of `specs` (queue `i` of the device is
+    /// `specs[i]`) and give them to the device, with interrupts that end in
+    /// [`Driver::queue_done`]. `spread`: spread the queues' interrupts over
+    /// the CPUs (blk-mq).
+    pub(crate) fn find_queues(&self, specs: &[QueueSpec<'_>], spread: bool) -> Result<KVec<Rings>> {
+        let n = u16::try_from(specs.len()).map_err(|_| EINVAL)?;
+        // SAFETY: the transport's ops are valid while we are bound.
+        let dma_dev = unsafe { (self.ops.dma_dev.ok_or(EINVAL)?)(self.vdev.as_ptr()) };
+        if dma_dev.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: the transport's device is bound while its virtio device
+        // exists (it unregisters the device before it unbinds).
+        let dma_dev: &device::Device<device::Bound> =
+            unsafe { device::Device::from_raw(dma_dev).as_bound() };
+        // The callback contexts live in `Shared` (their heap buffer does
+        // not move) until the queues are deleted.
+        let mut ctxs = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
+        for index in 0..n {
+            ctxs.push(
+                QueueCtx {
+                    vdev: self.vdev,
+                    index,
+                    dispatch: self.dispatch,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let shared = Arc::new(
+            Shared {
+                vdev: self.vdev,
+                ops: self.ops,
+                stopped: AtomicBool::new(false),
+                ctxs,
+                enabled: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        let legacy = !self.has_feature(sys::VIRTIO_F_VERSION_1);
+        let packed = self.has_feature(sys::VIRTIO_F_RING_PACKED);
+        let indirect = self.has_feature(sys::VIRTIO_RING_F_INDIRECT_DESC);
+        let mut rings = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
+        for (index, spec) in (0..n).zip(specs) {
+            // SAFETY: as above.
+            let max = unsafe { (self.ops.queue_max.ok_or(EINVAL)?)(self.vdev.as_ptr(), index) };
+            if max <= 0 {
+                dev_err!(self.as_dev(), "queue {} ({}) is not available\n", index, spec.name);
+                return Err(if max < 0 { Error::from_errno(max) } else { ENOENT });
+            }
+            let max = max.min(i32::from(super::vring::MAX_QUEUE_SIZE)) as u16;
+            let want = if spec.size == 0 { max } else { spec.size.min(max) };
+            // Split rings need a power of two; so do we for packed, to keep
+            // one rule.
+            let num = 1u16 << (15 - want.leading_zeros().min(15));
+            let ind_max = if indirect && spec.indirect_max >= 2 {
+                spec.indirect_max
+            } else {
+                0
+            };
+            rings.push(
+                Rings::new(dma_dev, shared.clone(), index, num, legacy, packed, ind_max)?,
+                GFP_KERNEL,
+            )?;
+        }
+        let mut infos = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
+        for ((r, spec), ctx) in rings.iter().zip(specs).zip(shared.ctxs.iter()) {
+            let (desc, avail, used) = r.addrs;
+            infos.push(
+                sys::vrs_raw_queue_info {
+                    index: r.index,
+                    size: r.num,
+                    desc,
+                    avail,
+                    used,
+                    callback: if spec.callback {
+                        Some(queue_callback)
+                    } else {
+                        None
+                    },
+                    ctx: core::ptr::from_ref(ctx).cast_mut().cast(),
+                    name: spec.name.as_char_ptr(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        // SAFETY: valid infos; the names are 'static; the contexts live
+        // until `del_queues` (in `Shared::drop`).
+        let r = unsafe {
+            (self.ops.find_queues.ok_or(EINVAL)?)(
+                self.vdev.as_ptr(),
+                u32::from(n),
+                infos.as_ptr(),
+                spread,
+            )
+        };
+        kernel::error::to_result(r)?;
+        shared.enabled.store(true, Ordering::Release);
+        self.nqueues.store(u32::from(n), Ordering::Relaxed);
+        Ok(rings)
+    }
+}
+
+/// What [`Device::find_queues`] sets up for one queue.
+pub(crate) struct QueueSpec<'a> {
+    /// Its name (`/proc/interrupts` shows it with per-queue vectors).
+    pub(crate) name: &'static CStr,
+    /// Entries wanted (0: the device's maximum); rounded down to a power
+    /// of two and to the device's maximum.
+    pub(crate) size: u16,
+    /// Descriptors per indirect table (0 or 1: no indirect tables). Used
+    /// only if `VIRTIO_RING_F_INDIRECT_DESC` was negotiated.
+    pub(crate) indirect_max: u16,
+    /// Whether it wants used-buffer interrupts.
+    pub(crate) callback: bool,
+    pub(crate) _p: PhantomData<&'a ()>,
+}
+
+/// The callback context of one raw queue.
+struct QueueCtx {
+    vdev: NonNull<sys::virtio_device>,
+    index: u16,
+    dispatch: unsafe fn(*mut sys::virtio_device, u16),
+}
+
+/// # Safety
+///
+/// Only as the raw queue callback, with a `QueueCtx` of a live `Shared`.
+unsafe extern "C" fn queue_callback(ctx: *mut c_void) -> bool {
+    // SAFETY: the transport passes back the context we gave it, which
+    // lives until `del_queues` returns (after the interrupt is freed).
+    let ctx = unsafe { &*ctx.cast::<QueueCtx>() };
+    // SAFETY: the dispatch function of the bound driver.
+    unsafe { (ctx.dispatch)(ctx.vdev.as_ptr(), ctx.index) };
+    true
+}
+
+/// The queues of one device, shared by their [`Rings`]: deleting them
+/// (after a device reset) when the last ring goes.
+pub(crate) struct Shared {
+    vdev: NonNull<sys::virtio_device>,
+    ops: &'static sys::vrs_raw_queue_ops,
+    /// The device was reset: it no longer uses the rings or buffers.
+    stopped: AtomicBool,
+    /// `find_queues` succeeded: `del_queues` is due.
+    enabled: AtomicBool,
+    ctxs: KVec<QueueCtx>,
+}
+
+// SAFETY: the device pointer stays valid while we exist (the driver is
+// bound; a queue lives in the driver's data) and the ops may be called
+// from any thread.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// Tell the device queue `index` has new buffers (`data`: the index,
+    /// or the notification data). Any context.
+    pub(crate) fn notify(&self, index: u16, data: u32) {
+        if let Some(f) = self.ops.notify {
+            // SAFETY: the ops are valid while we are bound.
+            unsafe { f(self.vdev.as_ptr(), index, data) };
+        }
+    }
+
+    /// Whether `VIRTIO_F_NOTIFICATION_DATA` was negotiated.
+    pub(crate) fn notification_data(&self) -> bool {
+        // SAFETY: the device is alive.
+        unsafe { sys::vrs_virtio_test_bit(self.vdev.as_ptr(), sys::VIRTIO_F_NOTIFICATION_DATA) }
+    }
+
+    /// Whether `VIRTIO_RING_F_EVENT_IDX` was negotiated.
+    pub(crate) fn event_idx(&self) -> bool {
+        // SAFETY: the device is alive.
+        unsafe { sys::vrs_virtio_test_bit(self.vdev.as_ptr(), sys::VIRTIO_RING_F_EVENT_IDX) }
+    }
+
+    /// Make sure the device no longer touches rings or buffers: reset it
+    /// unless that was done. Process context. Called before buffers of an
+    /// in-flight token are unmapped and before ring memory is freed.
+    pub(crate) fn stop(&self) {
+        if !self.stopped.swap(true, Ordering::AcqRel) {
+            // SAFETY: the device is alive; `virtio_reset_device` also
+            // waits for running callbacks.
+            unsafe { sys::virtio_reset_device(self.vdev.as_ptr()) };
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.stop();
+        if self.enabled.load(Ordering::Acquire) {
+            if let Some(del) = self.ops.del_queues {
+                // SAFETY: the queues of our `find_queues`; the device is
+                // reset. Frees the interrupts before `ctxs` goes.
+                unsafe { del(self.vdev.as_ptr()) };
+            }
+        }
+    }
+}
+
+/// One queue's ring memory: the ring, and the indirect table pool.
+pub(crate) struct Rings {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) index: u16,
+    pub(crate) num: u16,
+    pub(crate) packed: bool,
+    pub(crate) legacy: bool,
+    /// The ring's memory.
+    pub(crate) ring: SharedRing,
+    /// `num` tables of `indirect_max` descriptors, if any.
+    pub(crate) indirect: Option<(SharedRing, u16)>,
+    /// Device addresses of descriptor / driver / device areas.
+    addrs: (u64, u64, u64),
+    /// The device that maps buffers.
+    pub(crate) dma_dev: ARef<device::Device>,
+}
+
+use kernel::sync::aref::ARef;
+
+impl Rings {
+    fn new(
+        dev: &device::Device<device::Bound>,
+        shared: Arc<Shared>,
+        index: u16,
+        num: u16,
+        legacy: bool,
+        packed: bool,
+        indirect_max: u16,
+    ) -> Result<Self> {
+        use super::vring::{packed::PackedLayout, split::Indirect, split::SplitLayout};
+        // Legacy MMIO gives the device a page frame number and QueueAlign:
+        // the used ring must start on a page.
+        let align = if legacy { bindings::PAGE_SIZE } else { 64 };
+        let (size, offs) = if packed {
+            let l = PackedLayout::new(num).map_err(|_| EINVAL)?;
+            (l.size, (l.desc, l.driver, l.device))
+        } else {
+            let l = SplitLayout::new(num, align).map_err(|_| EINVAL)?;
+            (l.size, (l.desc, l.avail, l.used))
+        };
+        let mem = Coherent::<u64>::zeroed_slice(dev, size.div_ceil(8), GFP_KERNEL)?;
+        let ring = SharedRing::new(Arc::new(mem, GFP_KERNEL)?);
+        let a = super::vring::RingMem::dma_addr(&ring);
+        let addrs = (a + offs.0 as u64, a + offs.1 as u64, a + offs.2 as u64);
+        let indirect = if indirect_max >= 2 {
+            let bytes = Indirect::<SharedRing>::size(num, indirect_max);
+            let mem = Coherent::<u64>::zeroed_slice(dev, bytes.div_ceil(8), GFP_KERNEL)?;
+            Some((SharedRing::new(Arc::new(mem, GFP_KERNEL)?), indirect_max))
+        } else {
+            None
+        };
+        Ok(Rings {
+            shared,
+            index,
+            num,
+            packed,
+            legacy,
+            ring,
+            indirect,
+            addrs,
+            dma_dev: {
+                let d: &device::Device = dev;
+                d.into()
+            },
+        })
+    }
+
+    /// The used-ring alignment of a split ring here.
+    pub(crate) fn align(&self) -> usize {
+        if self.legacy {
+            bindings::PAGE_SIZE
+        } else {
+            64
+        }
+    }
+}
+
+fn raw_dev(dev: &device::Device) -> *mut bindings::device {
+    // `Device` is a transparent wrapper of `struct device`.
+    core::ptr::from_ref(dev).cast_mut().cast()
+}
+
+/// A kmalloc'ed buffer mapped for streaming DMA: the device owns it until
+/// [`MappedBuf::unmap`] (or drop) gives it back to the CPU.
+pub(crate) struct MappedBuf {
+    buf: KVec<u8>,
+    addr: u64,
+    dir: DataDirection,
+    dev: ARef<device::Device>,
+}
+
+impl MappedBuf {
+    /// Map `buf` (not empty) for `dev` in direction `dir`; on failure the
+    /// buffer comes back with the error.
+    pub(crate) fn map(
+        dev: &ARef<device::Device>,
+        buf: KVec<u8>,
+        dir: DataDirection,
+    ) -> core::result::Result<Self, (Error, KVec<u8>)> {
+        if buf.is_empty() {
+            return Err((EINVAL, buf));
+        }
+        let mut addr = 0u64;
+        // SAFETY: `buf` is a live kmalloc allocation (KVec) of at least
+        // `len` bytes that nobody else can access until `unmap`: we own
+        // it; `dev` is a device that does DMA.
+        let r = unsafe {
+            sys::vrs_dma_map_kmem(
+                raw_dev(dev),
+                buf.as_ptr().cast_mut().cast(),
+                buf.len(),
+                dir as i32,
+                &mut addr,
+            )
+        };
+        if r != 0 {
+            return Err((Error::from_errno(r), buf));
+        }
+        Ok(MappedBuf {
+            buf,
+            addr,
+            dir,
+            dev: dev.clone(),
+        })
+    }
+
+    /// The device address.
+    pub(crate) fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// The length in bytes.
+    pub(crate) fn len(&self) -> u32 {
+        self.buf.len() as u32
+    }
+
+    fn unmap_raw(&self) {
+        // SAFETY: mapped in `map` with these arguments, unmapped once
+        // (`unmap` forgets `self` after this call).
+        unsafe {
+            sys::vrs_dma_unmap_kmem(raw_dev(&self.dev), self.addr, self.buf.len(), self.dir as i32)
+        };
+    }
+
+    /// Give the buffer back to the CPU (device writes become visible).
+    pub(crate) fn unmap(self) -> KVec<u8> {
+        self.unmap_raw();
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; we move its
+        // fields out exactly once.
+        unsafe {
+            drop(core::ptr::read(&this.dev));
+            core::ptr::read(&this.buf)
+        }
+    }
+}
+
+impl Drop for MappedBuf {
+    fn drop(&mut self) {
+        self.unmap_raw();
+    }
+}
+
+/// The registration of driver `D` on the virtio bus.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Registration<D: Driver> {
+    #[pin]
+    drv: Opaque<sys::virtio_driver>,
+    features: KVec<u32>,
+    _d: PhantomData<D>,
+}
+
+// SAFETY: registration and unregistration may happen on any thread.
+unsafe impl<D: Driver> Send for Registration<D> {}
+// SAFETY: no `&self` method touches the driver.
+unsafe impl<D: Driver> Sync for Registration<D> {}
+
+impl<D: Driver> Registration<D> {
+    /// Register `D` for `module`.
+    pub(crate) fn new(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(&this in Self {
+            features: {
+                let mut v = KVec::with_capacity(D::FEATURES.len(), GFP_KERNEL)?;
+                v.extend_from_slice(D::FEATURES, GFP_KERNEL)?;
+                v
+            },
+            drv <- Opaque::try_ffi_init(|drv: *mut sys::virtio_driver| {
+                // SAFETY: `drv` is valid for writes; `this` is pinned, so
+                // the features vector (initialised before, field order)
+                // stays where it is for the registration's life.
+                unsafe {
+                    core::ptr::write_bytes(drv, 0, 1);
+                    let feats = &(*this.as_ptr()).features;
+                    (*drv).driver.name = D::NAME.as_char_ptr();
+                    (*drv).id_table = D::ID_TABLE.as_ptr();
+                    (*drv).feature_table = feats.as_ptr();
+                    (*drv).feature_table_size = feats.len() as u32;
+                    (*drv).probe = Some(Self::probe);
+                    (*drv).remove = Some(Self::remove);
+                    (*drv).config_changed = Some(Self::config_changed);
+                    kernel::error::to_result(sys::__register_virtio_driver(drv, module.as_ptr()))
+                }
+            }),
+            _d: PhantomData,
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` is the device of a callback of ours.
+    unsafe fn bound<'a>(vdev: *mut sys::virtio_device) -> Option<&'a Bound<D>> {
+        // SAFETY: set by our probe to a `Bound<D>` that lives until our
+        // remove (or is null).
+        unsafe { sys::vrs_virtio_priv_acquire(vdev).cast::<Bound<D>>().as_ref() }
+    }
+
+    /// # Safety
+    ///
+    /// As the dispatch of a [`QueueCtx`]: `vdev` is bound to us.
+    unsafe fn dispatch(vdev: *mut sys::virtio_device, index: u16) {
+        // SAFETY: per the function's contract.
+        let Some(b) = (unsafe { Self::bound(vdev) }) else {
+            return;
+        };
+        let data = b.data.load(Ordering::Acquire);
+        // SAFETY: non-null `data` stays valid until remove swapped it out
+        // and waited for callbacks (`virtio_reset_device`).
+        if let Some(data) = unsafe { data.as_ref() } {
+            D::queue_done(data, index);
+        }
+    }
+
+    fn device<'a>(vdev: *mut sys::virtio_device, ops: &'static sys::vrs_raw_queue_ops) -> Device<'a> {
+        Device {
+            // SAFETY: the core calls us with a valid device.
+            vdev: unsafe { NonNull::new_unchecked(vdev) },
+            ops,
+            dispatch: Self::dispatch,
+            nqueues: AtomicU32::new(0),
+            _p: PhantomData,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Only as the `virtio_driver` callback.
+    unsafe extern "C" fn probe(vdev: *mut sys::virtio_device) -> i32 {
+        // SAFETY: a valid device being probed.
+        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev) };
+        // SAFETY: valid while the device is registered (raw_queue.h).
+        let Some(ops) = (unsafe { ops.as_ref() }) else {
+            // SAFETY: the device is valid.
+            let dev = unsafe { device::Device::from_raw(&raw mut (*vdev).dev) };
+            dev_info!(
+                dev,
+                "{}: transport has no raw queue ops, leaving the device to another driver\n",
+                D::NAME
+            );
+            return ENODEV.to_errno();
+        };
+        let bound = match KBox::new(
+            Bound::<D> {
+                data: AtomicPtr::new(core::ptr::null_mut()),
+            },
+            GFP_KERNEL,
+        ) {
+            Ok(b) => KBox::into_raw(b),
+            Err(e) => return Error::from(e).to_errno(),
+        };
+        // SAFETY: the device is ours during probe; callbacks read it.
+        unsafe { sys::vrs_virtio_priv_release(vdev, bound.cast()) };
+        let dev = Self::device(vdev, ops);
+        match D::probe(&dev).and_then(|d| KBox::new(d, GFP_KERNEL).map_err(Error::from)) {
+            Ok(data) => {
+                // SAFETY: `bound` is ours until remove.
+                unsafe { (*bound).data.store(KBox::into_raw(data), Ordering::Release) };
+                // Buffers that completed before the data was there.
+                for i in 0..dev.nqueues.load(Ordering::Relaxed) {
+                    // SAFETY: bound to us.
+                    unsafe { Self::dispatch(vdev, i as u16) };
+                }
+                0
+            }
+            Err(e) => {
+                // The driver's queues are gone with its error path (their
+                // drop reset the device); nothing calls back any more.
+                // SAFETY: as above.
+                unsafe {
+                    sys::vrs_virtio_priv_release(vdev, core::ptr::null_mut());
+                    drop(KBox::from_raw(bound));
+                }
+                e.to_errno()
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Only as the `virtio_driver` callback.
+    unsafe extern "C" fn remove(vdev: *mut sys::virtio_device) {
+        // SAFETY: bound to us: probe succeeded.
+        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
+        // SAFETY: as above.
+        let Some(b) = (unsafe { Self::bound(vdev) }) else {
+            return;
+        };
+        let data = b.data.load(Ordering::Acquire);
+        if let Some(ops) = ops {
+            let dev = Self::device(vdev, ops);
+            // SAFETY: set by probe, dropped below only.
+            if let Some(d) = unsafe { data.as_ref() } {
+                D::remove(&dev, d.as_ref());
+            }
+        }
+        b.data.store(core::ptr::null_mut(), Ordering::Release);
+        // The device stops; running callbacks (which may still hold the
+        // old data pointer) finish before this returns.
+        // SAFETY: valid device.
+        unsafe { sys::virtio_reset_device(vdev) };
+        if !data.is_null() {
+            // SAFETY: from `KBox::into_raw` in probe; no callback uses it.
+            // Dropping it drops the queues (unmapping buffers, freeing the
+            // interrupts and rings).
+            drop(unsafe { KBox::from_raw(data) });
+        }
+        // SAFETY: as above; ours from probe.
+        unsafe {
+            sys::vrs_virtio_priv_release(vdev, core::ptr::null_mut());
+            drop(KBox::from_raw(core::ptr::from_ref(b).cast_mut()));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Only as the `virtio_driver` callback.
+    unsafe extern "C" fn config_changed(vdev: *mut sys::virtio_device) {
+        // SAFETY: as above.
+        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
+        // SAFETY: as above.
+        let (Some(ops), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
+            return;
+        };
+        // SAFETY: non-null data lives until remove, which the core does
+        // not run concurrently with this callback (config changes are
+        // disabled before remove).
+        if let Some(d) = unsafe { b.data.load(Ordering::Acquire).as_ref() } {
+            D::config_changed(&Self::device(vdev, ops), d.as_ref());
+        }
+    }
+}
+
+#[pinned_drop]
+impl<D: Driver> PinnedDrop for Registration<D> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: registered in `new` (a failed init never reaches drop).
+        unsafe { sys::unregister_virtio_driver(self.drv.get()) };
+    }
+}
