@@ -46,21 +46,33 @@ pub(crate) const ANY_VENDOR: u32 = 0xffff_ffff;
 /// A virtio device id (`struct virtio_device_id`) for an id table made with
 /// `kernel::module_device_table!("virtio", ..., @none, [...])`, which also
 /// gives the module its `virtio:d<device>v<vendor>` aliases.
-#[repr(transparent)]
+#[repr(C)]
 #[derive(Clone, Copy)]
-pub(crate) struct DeviceId(sys::virtio_device_id);
+pub(crate) struct DeviceId {
+    device: u32,
+    vendor: u32,
+}
+
+// The layout of `struct virtio_device_id` (bindgen does not derive `Copy`
+// for it, which id tables need).
+const _: () = {
+    assert!(size_of::<DeviceId>() == size_of::<sys::virtio_device_id>());
+    assert!(core::mem::offset_of!(sys::virtio_device_id, device) == 0);
+    assert!(core::mem::offset_of!(sys::virtio_device_id, vendor) == 4);
+};
 
 impl DeviceId {
     /// Devices of type `device` (`VIRTIO_ID_*`) from `vendor`
     /// ([`ANY_VENDOR`]: any).
     pub(crate) const fn new(device: u32, vendor: u32) -> Self {
-        DeviceId(sys::virtio_device_id { device, vendor })
+        DeviceId { device, vendor }
     }
 }
 
-// SAFETY: `DeviceId` is a transparent wrapper of `struct virtio_device_id`.
+// SAFETY: `DeviceId` has the layout of `struct virtio_device_id` (checked
+// above) and is its own raw type.
 unsafe impl RawDeviceId for DeviceId {
-    type RawType = sys::virtio_device_id;
+    type RawType = DeviceId;
 }
 
 /// The id table type of a [`Driver`].
@@ -122,7 +134,14 @@ impl Device<'_> {
     /// The generic device, for `dev_info!` and friends.
     pub(crate) fn as_dev(&self) -> &device::Device {
         // SAFETY: the virtio device is alive during the callback.
-        unsafe { device::Device::from_raw(&raw mut (*self.vdev.as_ptr()).dev) }
+        unsafe { device::Device::<device::Normal>::from_raw(&raw mut (*self.vdev.as_ptr()).dev) }
+    }
+
+    /// The device's name (`virtio<N>`).
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: the device is alive during the callback; its name was
+        // set at registration and never changes.
+        unsafe { CStr::from_char_ptr(bindings::dev_name(&raw const (*self.vdev.as_ptr()).dev)) }
     }
 
     /// Whether feature `bit` was negotiated.
@@ -206,8 +225,10 @@ impl Device<'_> {
         }
         // SAFETY: the transport's device is bound while its virtio device
         // exists (it unregisters the device before it unbinds).
-        let dma_dev: &device::Device<device::Bound> =
-            unsafe { device::Device::from_raw(dma_dev).as_bound() };
+        let dma_dev: &device::Device<device::Bound> = unsafe {
+            let d: &device::Device = device::Device::from_raw(dma_dev);
+            d.as_bound()
+        };
         // The callback contexts live in `Shared` (their heap buffer does
         // not move) until the queues are deleted.
         let mut ctxs = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
@@ -233,7 +254,7 @@ impl Device<'_> {
         )?;
         let legacy = !self.has_feature(sys::VIRTIO_F_VERSION_1);
         let packed = self.has_feature(sys::VIRTIO_F_RING_PACKED);
-        let indirect = self.has_feature(sys::VIRTIO_RING_F_INDIRECT_DESC);
+        let indirect = self.has_feature(super::vring::VIRTIO_RING_F_INDIRECT_DESC);
         let mut rings = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
         for (index, spec) in (0..n).zip(specs) {
             // SAFETY: as above.
@@ -367,7 +388,7 @@ impl Shared {
     /// Whether `VIRTIO_RING_F_EVENT_IDX` was negotiated.
     pub(crate) fn event_idx(&self) -> bool {
         // SAFETY: the device is alive.
-        unsafe { sys::vrs_virtio_test_bit(self.vdev.as_ptr(), sys::VIRTIO_RING_F_EVENT_IDX) }
+        unsafe { sys::vrs_virtio_test_bit(self.vdev.as_ptr(), super::vring::VIRTIO_RING_F_EVENT_IDX) }
     }
 
     /// Make sure the device no longer touches rings or buffers: reset it
@@ -589,7 +610,7 @@ impl<D: Driver> Registration<D> {
                     core::ptr::write_bytes(drv, 0, 1);
                     let feats = &(*this.as_ptr()).features;
                     (*drv).driver.name = D::NAME.as_char_ptr();
-                    (*drv).id_table = D::ID_TABLE.as_ptr();
+                    (*drv).id_table = D::ID_TABLE.as_ptr().cast();
                     (*drv).feature_table = feats.as_ptr();
                     (*drv).feature_table_size = feats.len() as u32;
                     (*drv).probe = Some(Self::probe);
@@ -647,7 +668,7 @@ impl<D: Driver> Registration<D> {
         // SAFETY: valid while the device is registered (raw_queue.h).
         let Some(ops) = (unsafe { ops.as_ref() }) else {
             // SAFETY: the device is valid.
-            let dev = unsafe { device::Device::from_raw(&raw mut (*vdev).dev) };
+            let dev: &device::Device = unsafe { device::Device::from_raw(&raw mut (*vdev).dev) };
             dev_info!(
                 dev,
                 "{}: transport has no raw queue ops, leaving the device to another driver\n",

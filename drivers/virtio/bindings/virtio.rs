@@ -667,12 +667,14 @@ impl<T: Transport> Registration<T> {
         desc: *mut bindings::irq_affinity,
     ) -> i32 {
         // SAFETY: see above; the device is registered.
-        let t = unsafe { Container::<T>::from_vdev(&vdev) }.transport();
-        // A second find_vqs without del_vqs: refuse before touching the
-        // live queues (or the list the handler walks).
-        // SAFETY: the device is registered; only find_vqs/del_vqs change
-        // its queue list, and the core serialises them.
-        if !unsafe { sys::vrs_virtio_first_vq(vdev) }.is_null() {
+        let c = unsafe { Container::<T>::from_vdev(&vdev) };
+        let t = c.transport();
+        // A second find_vqs without del_vqs, or raw queues in use: refuse
+        // before touching the live queues (or the lists the handler walks).
+        // SAFETY: the device is registered; only find_vqs/del_vqs and the
+        // raw find_queues/del_queues change its queue lists, and the core
+        // (or the bound driver) serialises them.
+        if !unsafe { sys::vrs_virtio_first_vq(vdev) }.is_null() || !unsafe { c.raw.is_empty() } {
             return EBUSY.to_errno();
         }
         // What the queues are, for transports that give each its own

@@ -224,11 +224,25 @@ done
 	# so a leak of a probe must not be cleared with them.
 	[ -n "$debug" ] && echo "echo scan >/sys/kernel/debug/kmemleak; echo clear >/sys/kernel/debug/kmemleak"
 	for m in $VM_STOCK_MODULES; do echo "echo 'VRS-STEP modprobe $m'; modprobe $m || echo 'VRS-ERROR modprobe $m failed'"; done
+	# Our modules' dependencies on each other (depends= in .modinfo) are
+	# loaded first, once, without parameters: insmod does not resolve them.
+	declare -A vrs_inserted=()
+	vrs_insmod_line() { # name [params]
+		local name=$1 ko dep
+		shift
+		[ -z "${vrs_inserted[$name]:-}" ] || return 0
+		ko=$(grep -E "(^|/)$name\.ko\$" "$bdir/modules.list" | head -n1) || return 1
+		for dep in $(grep -a -o 'depends=[A-Za-z0-9_,-]*' "$bdir/modules/$ko" | head -n1 | sed 's/^depends=//; s/,/ /g'); do
+			vrs_insmod_line "$dep" || true # not ours: the kernel's, modprobe'd or built in
+		done
+		vrs_inserted[$name]=1
+		echo "echo 'VRS-STEP insmod $name'; insmod /vrs/modules/$ko $* || echo 'VRS-ERROR insmod $name failed'"
+	}
 	while IFS= read -r l; do
 		[ -n "$l" ] || continue
 		set -- $l
-		ko=$(grep -E "(^|/)$1\.ko\$" "$bdir/modules.list" | head -n1) || vrs_die "VM_INSMOD: no module $1 in this tree"
-		echo "echo 'VRS-STEP insmod $1'; insmod /vrs/modules/$ko ${l#"$1"} || echo 'VRS-ERROR insmod $1 failed'"
+		grep -qE "(^|/)$1\.ko\$" "$bdir/modules.list" || vrs_die "VM_INSMOD: no module $1 in this tree"
+		vrs_insmod_line "$1" "${l#"$1"}"
 	done <<<"$VM_INSMOD"
 	[ -n "$VM_GUEST_CMDS" ] && printf '%s\n' "$VM_GUEST_CMDS"
 	echo "dump_dmesg boot"

@@ -29,11 +29,20 @@ FIXTURE(module) {
 FIXTURE_VARIANT(module) {
 	const char *name;
 	const char *path;
+	const char *deps; /* comma-separated, from the module's .modinfo */
 };
 
-#define VRS_MODULE(n, p) \
-	FIXTURE_VARIANT_ADD(module, n) { .name = #n, .path = p };
+#define VRS_MODULE(n, p, d) \
+	FIXTURE_VARIANT_ADD(module, n) { .name = #n, .path = p, .deps = d };
 #include "modules.h"
+#undef VRS_MODULE
+
+/* Every module of the tree, to load a case's dependencies from. */
+static const struct { const char *name, *path; } all_modules[] = {
+#define VRS_MODULE(n, p, d) { #n, p },
+#include "modules.h"
+#undef VRS_MODULE
+};
 
 FIXTURE_SETUP(module)
 {
@@ -125,12 +134,52 @@ static const char *params_for(const char *name)
 	return "";
 }
 
+/*
+ * Load the dependencies of a case that are modules of this tree and not
+ * loaded yet (insmod does not resolve them); their names go to @loaded,
+ * to be unloaded after the case, in reverse. Others are the kernel's.
+ */
+static int load_deps(struct __test_metadata *_metadata, const char *deps,
+		     char loaded[][64], int max)
+{
+	char list[256], *save = NULL, *d, state[64];
+	int n = 0;
+
+	snprintf(list, sizeof(list), "%s", deps);
+	for (d = strtok_r(list, ",", &save); d && n < max; d = strtok_r(NULL, ",", &save)) {
+		char path[512];
+		size_t i;
+		int fd;
+
+		if (sysfs_state(d, state, sizeof(state)) == 0)
+			continue;
+		for (i = 0; i < sizeof(all_modules) / sizeof(all_modules[0]); i++)
+			if (!strcmp(all_modules[i].name, d))
+				break;
+		if (i == sizeof(all_modules) / sizeof(all_modules[0]))
+			continue;
+		snprintf(path, sizeof(path), MODULES_DIR "%s", all_modules[i].path);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || syscall(SYS_finit_module, fd, "", 0)) {
+			TH_LOG("dependency %s: %s", d, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		snprintf(loaded[n++], 64, "%s", d);
+	}
+	return n;
+}
+
 TEST_F(module, load_unload)
 {
-	char path[512], state[64];
+	char path[512], state[64], deps[4][64];
 	unsigned long taint_before = tainted();
-	int fd;
+	int fd, ndeps;
 
+	ndeps = load_deps(_metadata, variant->deps, deps, 4);
+	ASSERT_GE(ndeps, 0);
 	snprintf(path, sizeof(path), MODULES_DIR "%s", variant->path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	ASSERT_GE(fd, 0) TH_LOG("open %s: %s", path, strerror(errno));
@@ -144,6 +193,12 @@ TEST_F(module, load_unload)
 	ASSERT_EQ(0, syscall(SYS_delete_module, variant->name, O_NONBLOCK))
 		TH_LOG("delete_module %s: %s", variant->name, strerror(errno));
 	EXPECT_EQ(-ENOENT, sysfs_state(variant->name, state, sizeof(state)));
+	for (int i = ndeps - 1; i >= 0 && i < 4; i--) {
+		const char *dep = deps[i];
+
+		EXPECT_EQ(0, syscall(SYS_delete_module, dep, O_NONBLOCK))
+			TH_LOG("delete_module %s: %s", dep, strerror(errno));
+	}
 
 	EXPECT_EQ(0, bad_kmsg(_metadata, self->kmsg));
 	EXPECT_EQ(0UL, (tainted() & ~TAINT_ALLOWED) & ~taint_before)

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Typed virtqueues for Rust virtio drivers, on the Rust vring
+//! (`Documentation/virtio/drivers.rst`). Safe code: the `unsafe` is in
+//! `drivers/virtio/bindings/driver.rs` and `dma_ring.rs`, which
+//! a driver module includes next to this file as `driver` and `dma_ring`.
+//!
+//! A [`Queue<T>`] owns one ring (split or packed, from the negotiated
+//! features) and, for each buffer in flight, the caller's token of type
+//! `T` and the buffers' streaming DMA mappings. [`Queue::add`] maps the
+//! buffers (device-readable: `DMA_TO_DEVICE`, device-writable:
+//! `DMA_FROM_DEVICE`) and [`Queue::pop`] unmaps them and gives token and
+//! buffers back. The ring's integer id is only the index of the token's
+//! slot; a device that returns an id that is not in flight, or a bad
+//! length, is caught by the ring's hardening and reported once
+//! ([`Queue::pop`] returns `EIO` from then on).
+//!
+//! Locking: one `SpinLockIrq` per queue around every ring operation; the
+//! queue's interrupt callback takes it too. The notification (an MMIO write
+//! that traps to the host) happens after the lock is dropped, as in
+//! `virtio_ring.c`.
+
+// Shared by path between modules; each uses part of it.
+#![allow(dead_code)]
+
+use super::{
+    dma_ring::SharedRing,
+    driver::{MappedBuf, Rings, Shared},
+};
+use super::vring::{
+    packed::PackedDriver,
+    queue::{AnyDriver, DriverQueue},
+    split::{Indirect, Options, SplitDriver},
+    Buf, Error as RingError, Slot,
+};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::{
+    device::Device,
+    dma::DataDirection,
+    new_spinlock_irq,
+    prelude::*,
+    sync::{aref::ARef, Arc, SpinLockIrq},
+};
+
+/// Most segments of one buffer.
+pub(crate) const MAX_SEGS: usize = 32;
+
+/// One segment of a buffer: kmalloc'ed memory the queue maps for DMA.
+pub(crate) struct Seg {
+    /// The memory (its length is the segment's length).
+    pub(crate) buf: KVec<u8>,
+    /// The device writes it (else it only reads it).
+    pub(crate) write: bool,
+}
+
+/// A used buffer back from the device.
+pub(crate) struct Used<T> {
+    /// The token given to [`Queue::add`].
+    pub(crate) token: T,
+    /// The segments, unmapped, in the order given.
+    pub(crate) segs: KVec<Seg>,
+    /// Bytes the device says it wrote (at most the writable size).
+    pub(crate) len: u32,
+}
+
+/// Counters of one queue, for the notification accounting.
+#[derive(Default)]
+pub(crate) struct Stats {
+    /// Buffers added.
+    pub(crate) added: AtomicU64,
+    /// Notifications sent to the device.
+    pub(crate) kicks: AtomicU64,
+    /// Kick decisions where the device did not want one.
+    pub(crate) kicks_suppressed: AtomicU64,
+    /// Used buffers taken.
+    pub(crate) used: AtomicU64,
+}
+
+struct InFlight<T> {
+    token: T,
+    segs: KVec<(MappedBuf, bool)>,
+}
+
+struct Inner<T> {
+    ring: AnyDriver<SharedRing, KVec<Slot>>,
+    /// Per ring slot: the token and mappings in flight.
+    entries: KVec<Option<InFlight<T>>>,
+    /// Free entry indexes.
+    free: KVec<u16>,
+    /// The device misbehaved (reported once).
+    faulted: bool,
+}
+
+/// A virtqueue with tokens of type `T`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Queue<T: Send> {
+    #[pin]
+    inner: SpinLockIrq<Inner<T>>,
+    shared: Arc<Shared>,
+    dma_dev: ARef<Device>,
+    index: u16,
+    num: u16,
+    ndata: bool,
+    /// Counters.
+    pub(crate) stats: Stats,
+}
+
+impl<T: Send> Queue<T> {
+    /// A queue on the rings [`super::driver::Device::find_queues`]
+    /// set up.
+    pub(crate) fn new(rings: Rings) -> Result<impl PinInit<Self, Error>> {
+        let num = rings.num;
+        let opts = Options {
+            event_idx: rings.shared.event_idx(),
+        };
+        let indirect = match &rings.indirect {
+            Some((mem, max)) => Some(Indirect::new(mem.clone(), num, *max).map_err(|_| EINVAL)?),
+            None => None,
+        };
+        let mut slots = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
+        slots.resize(usize::from(num), Slot::default(), GFP_KERNEL)?;
+        let ring = if rings.packed {
+            AnyDriver::Packed(
+                PackedDriver::new(rings.ring.clone(), num, slots, indirect, opts)
+                    .map_err(|_| EINVAL)?,
+            )
+        } else {
+            AnyDriver::Split(
+                SplitDriver::new(rings.ring.clone(), num, rings.align(), slots, indirect, opts)
+                    .map_err(|_| EINVAL)?,
+            )
+        };
+        let mut entries = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
+        let mut free = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
+        for i in 0..num {
+            entries.push(None, GFP_KERNEL)?;
+            free.push(num - 1 - i, GFP_KERNEL)?;
+        }
+        let ndata = rings.shared.notification_data();
+        Ok(try_pin_init!(Self {
+            inner <- new_spinlock_irq!(Inner { ring, entries, free, faulted: false }),
+            shared: rings.shared,
+            dma_dev: rings.dma_dev,
+            index: rings.index,
+            num,
+            ndata,
+            stats: Stats::default(),
+        }? Error))
+    }
+
+    /// The queue's index on the device.
+    pub(crate) fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// The queue's size.
+    pub(crate) fn num(&self) -> u16 {
+        self.num
+    }
+
+    /// Map `segs` (device-readable ones first) and make them available
+    /// with `token`. Does not notify the device: call [`Queue::kick`]
+    /// after the last buffer of a batch. On failure the buffers and the
+    /// token come back: `ENOSPC` when the ring is full, `EIO` when the
+    /// device broke the queue, `EINVAL` for a malformed buffer, `ENOMEM`
+    /// when a mapping failed.
+    pub(crate) fn add(&self, segs: KVec<Seg>, token: T) -> Result<(), (Error, KVec<Seg>, T)> {
+        let bad = segs.is_empty()
+            || segs.len() > MAX_SEGS
+            || segs.windows(2).any(|w| w[0].write && !w[1].write);
+        if bad {
+            return Err((EINVAL, segs, token));
+        }
+        let mut mapped = match KVec::with_capacity(segs.len(), GFP_ATOMIC) {
+            Ok(v) => v,
+            Err(e) => return Err((e.into(), segs, token)),
+        };
+        // Map outside the lock (an IOMMU mapping may take its time).
+        let mut bufs = [Buf::default(); MAX_SEGS];
+        let mut nout = 0;
+        let mut rest = segs;
+        let mut iter = rest.drain_all();
+        let mut failed = None;
+        for (i, s) in iter.by_ref().enumerate() {
+            let dir = if s.write {
+                DataDirection::FromDevice
+            } else {
+                DataDirection::ToDevice
+            };
+            match MappedBuf::map(&self.dma_dev, s.buf, dir) {
+                Ok(m) => {
+                    bufs[i] = Buf {
+                        addr: m.addr(),
+                        len: m.len(),
+                    };
+                    nout += usize::from(!s.write);
+                    // Within the capacity reserved above: cannot fail.
+                    let _ = mapped.push((m, s.write), GFP_ATOMIC);
+                }
+                Err((e, buf)) => {
+                    failed = Some((e, Seg { buf, write: s.write }));
+                    break;
+                }
+            }
+        }
+        let mut unmapped = KVec::new();
+        for s in iter {
+            // Only after a failed mapping; an allocation failure here drops
+            // the remaining buffers (freed, not leaked).
+            let _ = unmapped.push(s, GFP_ATOMIC);
+        }
+        if let Some((e, seg)) = failed {
+            return Err((e, Self::give_back(mapped, Some(seg), unmapped), token));
+        }
+        let n = mapped.len();
+        let mut inner = self.inner.lock();
+        let Some(slot) = inner.free.pop() else {
+            drop(inner);
+            return Err((ENOSPC, Self::give_back(mapped, None, unmapped), token));
+        };
+        if let Err(e) = inner.ring.add(&bufs[..nout], &bufs[nout..n], usize::from(slot)) {
+            // `free` has room: we just took from it.
+            let _ = inner.free.push(slot, GFP_ATOMIC);
+            drop(inner);
+            let e = match e {
+                RingError::NoSpace => ENOSPC,
+                RingError::Broken | RingError::Fault(_) => EIO,
+                _ => EINVAL,
+            };
+            return Err((e, Self::give_back(mapped, None, unmapped), token));
+        }
+        inner.entries[usize::from(slot)] = Some(InFlight {
+            token,
+            segs: mapped,
+        });
+        drop(inner);
+        self.stats.added.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// The segments of a failed [`Queue::add`], unmapped, in their order.
+    fn give_back(mapped: KVec<(MappedBuf, bool)>, failed: Option<Seg>, rest: KVec<Seg>) -> KVec<Seg> {
+        let mut out = KVec::with_capacity(mapped.len() + 1 + rest.len(), GFP_ATOMIC)
+            .unwrap_or_default();
+        for (m, write) in mapped {
+            let _ = out.push(Seg { buf: m.unmap(), write }, GFP_ATOMIC);
+        }
+        for s in Iterator::chain(failed.into_iter(), rest) {
+            let _ = out.push(s, GFP_ATOMIC);
+        }
+        out
+    }
+
+    /// Notify the device of the buffers added since the last kick, if it
+    /// wants a notification (event index / flags). Returns whether it was
+    /// notified.
+    pub(crate) fn kick(&self) -> bool {
+        let (kick, next) = {
+            let mut inner = self.inner.lock();
+            let kick = inner.ring.kick_prepare();
+            (kick, inner.ring.notification_data())
+        };
+        if !kick {
+            self.stats.kicks_suppressed.fetch_add(1, Relaxed);
+            return false;
+        }
+        let data = if self.ndata {
+            (u32::from(next) << 16) | u32::from(self.index)
+        } else {
+            u32::from(self.index)
+        };
+        self.shared.notify(self.index, data);
+        self.stats.kicks.fetch_add(1, Relaxed);
+        true
+    }
+
+    /// The next used buffer, if any. `Some(Err(EIO))` once the device
+    /// misbehaved (reported in the log the first time).
+    pub(crate) fn pop(&self) -> Option<Result<Used<T>>> {
+        let mut inner = self.inner.lock();
+        let got = inner.ring.get_used();
+        let (slot, len) = match got {
+            Ok(Some(x)) => x,
+            Ok(None) => return None,
+            Err(e) => {
+                let first = !inner.faulted;
+                inner.faulted = true;
+                drop(inner);
+                if first {
+                    pr_err!(
+                        "virtio queue {}: device misbehaved ({:?}); queue stopped\n",
+                        self.index,
+                        e
+                    );
+                }
+                return Some(Err(EIO));
+            }
+        };
+        // The ring hands back only ids it has in flight: the entry is there.
+        let entry = inner.entries.get_mut(slot).and_then(Option::take);
+        if let Ok(s) = u16::try_from(slot) {
+            let _ = inner.free.push(s, GFP_ATOMIC);
+        }
+        drop(inner);
+        let entry = entry?;
+        self.stats.used.fetch_add(1, Relaxed);
+        let mut segs = KVec::with_capacity(entry.segs.len(), GFP_ATOMIC).unwrap_or_default();
+        for (m, write) in entry.segs {
+            let _ = segs.push(
+                Seg {
+                    buf: m.unmap(),
+                    write,
+                },
+                GFP_ATOMIC,
+            );
+        }
+        Some(Ok(Used {
+            token: entry.token,
+            segs,
+            len,
+        }))
+    }
+
+    /// Ask for used-buffer interrupts; `false` if buffers are already
+    /// waiting (pop them first, then ask again).
+    pub(crate) fn enable_cb(&self) -> bool {
+        self.inner.lock().ring.enable_cb()
+    }
+
+    /// Ask the device not to interrupt (a hint).
+    pub(crate) fn disable_cb(&self) {
+        self.inner.lock().ring.disable_cb()
+    }
+
+    /// Free ring entries.
+    pub(crate) fn num_free(&self) -> u16 {
+        self.inner.lock().ring.num_free()
+    }
+
+    /// Whether the device broke the queue.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.inner.lock().ring.is_broken()
+    }
+}
+
+#[pinned_drop]
+impl<T: Send> PinnedDrop for Queue<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // The device must not touch the buffers we are about to unmap or
+        // the ring we free: reset it unless the driver's removal did.
+        self.shared.stop();
+        let mut inner = self.inner.lock();
+        while inner.ring.detach_unused().is_some() {}
+        let entries = core::mem::take(&mut inner.entries);
+        drop(inner);
+        // Unmaps and drops whatever was in flight (tokens included).
+        drop(entries);
+    }
+}
