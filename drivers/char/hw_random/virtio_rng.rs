@@ -176,7 +176,8 @@ impl driver::Driver for VirtioRng {
         let mut rings = dev.find_queues(
             &[QueueSpec {
                 name: c"input",
-                size: 0,
+                // One buffer is in flight at a time.
+                size: 64,
                 indirect_max: 0,
                 callback: true,
                 _p: core::marker::PhantomData,

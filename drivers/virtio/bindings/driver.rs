@@ -671,8 +671,7 @@ impl<D: Driver> Registration<D> {
             let dev: &device::Device = unsafe { device::Device::from_raw(&raw mut (*vdev).dev) };
             dev_info!(
                 dev,
-                "{}: transport has no raw queue ops, leaving the device to another driver\n",
-                D::NAME
+                "transport has no raw queue ops, leaving the device to another driver\n"
             );
             return ENODEV.to_errno();
         };

@@ -360,6 +360,9 @@ TEST_F(rng, other_transport_left_to_c_driver)
 
 	if (cmdline_arg("vrs.pci_rng", on, sizeof(on)) || strcmp(on, "1"))
 		SKIP(return, "no virtio-rng-pci in this machine");
+	/* The debug kernel is built without virtio-pci. */
+	if (access("/sys/bus/pci/drivers/virtio-pci", F_OK))
+		SKIP(return, "kernel without virtio-pci");
 	d = opendir("/sys/bus/virtio/devices");
 	ASSERT_NE(NULL, d);
 	while ((e = readdir(d))) {
@@ -382,7 +385,7 @@ TEST_F(rng, other_transport_left_to_c_driver)
 	EXPECT_EQ(1, found);
 	log = klog();
 	ASSERT_NE(NULL, log);
-	EXPECT_TRUE(log_has(log, DRIVER ": transport has no raw queue ops", ""));
+	EXPECT_TRUE(log_has(log, DRIVER " virtio", "transport has no raw queue ops"));
 	free(log);
 }
 
