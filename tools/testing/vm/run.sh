@@ -32,7 +32,9 @@ fi
 conf=$bdir/run.conf
 {
 	echo 'VM_TESTS=""'
-	echo 'VM_STOCK_MODULES="virtio_blk virtio_net virtio_rng"'
+	# virtio_rng stays unloaded: the rng is driven by virtio_rng_rs, the
+	# Rust driver on the Rust vring (Documentation/virtio/drivers.rst).
+	echo 'VM_STOCK_MODULES="virtio_blk virtio_net"'
 	# Single quotes: the $(...) below runs in the guest's /init, not here.
 	printf "VM_INSMOD='"
 	# every module of the tree, except the runner's splat helper (it only warns when asked)
@@ -78,7 +80,13 @@ conf=$bdir/run.conf
 	echo "VRS-PING-END"
 	echo "VRS-IVSHMEM-BEGIN"
 	if [ -d /dev/ivshmem ]; then for i in /dev/ivshmem/*; do echo "$i: $(cat /sys/class/misc/ivshmem!${i##*/}/shm_size) bytes, peer id $(cat /sys/class/misc/ivshmem!${i##*/}/peer_id), $(cat /sys/class/misc/ivshmem!${i##*/}/vectors) vectors"; done; /vrs/samples/ivshmem/ivshmem_pingpong -n 2000; else echo "no ivshmem device (needs PCI: ARCH=arm64 has one)"; fi
-	echo "VRS-IVSHMEM-END"'
+	echo "VRS-IVSHMEM-END"
+	echo "VRS-DRIVERS-BEGIN"
+	for d in /sys/bus/virtio/devices/*; do drv=$(readlink $d/driver); echo "${d##*/}: virtio type $(($(cat $d/device))) on $(basename $(readlink -f $d/..)), driver ${drv##*/}"; done
+	h=/sys/class/misc/hw_random
+	cs() { read -r u _ </proc/uptime; echo $(( ${u%.*} * 100 + 10#${u#*.} )); }
+	for s in $(cat $h/rng_available); do case $s in virtio_rng_rs.*) echo $s >$h/rng_current; t0=$(cs); head -c 1048576 /dev/hwrng >/tmp/rng; t=$(( $(cs) - t0 )); [ $t -gt 0 ] || t=1; echo "$s: $(wc -c </tmp/rng) bytes from /dev/hwrng in $((t * 10)) ms ($(( 1024 * 100 / t )) KiB/s), first bytes$(od -An -tx1 -N8 /tmp/rng)";; esac; done
+	echo "VRS-DRIVERS-END"'
 	CONF
 } >"$conf"
 if [ -n "$shell" ]; then
@@ -93,6 +101,8 @@ echo "== the multiqueue NIC: pings to the host end of its tap, from each CPU:"
 sed -n '/VRS-PING-BEGIN/,/VRS-PING-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
 echo "== ivshmem: doorbell ping-pong between the guest (samples/ivshmem) and a host peer, on our ivshmem-server:"
 sed -n '/VRS-IVSHMEM-BEGIN/,/VRS-IVSHMEM-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
+echo "== virtio devices and their drivers (*_rs: ours; virtio_rng_rs runs on the Rust vring), entropy read through the Rust driver:"
+sed -n '/VRS-DRIVERS-BEGIN/,/VRS-DRIVERS-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
 echo "== interrupts (virtio-mmio MSI vectors are named <device>-config, <device>-<queue>; ivshmem's ivshmem-<address>-<vector>):"
 sed -n '/VRS-INTERRUPTS-BEGIN/,/VRS-INTERRUPTS-END/p' "$log" | sed '1d;$d' | grep -E 'virtio|ivshmem|CPU' || true
 echo "== virtio_mmio_rs devices (debugfs: irq_mode, per-vector interrupt counts):"
