@@ -202,7 +202,10 @@ impl driver::Driver for VirtioRng {
         // Named after the device, so that users (and tests) can tell which
         // source is which in rng_available.
         let name = CString::try_from_fmt(fmt!("virtio_rng_rs.{}", dev.name()))?;
-        let reg = KBox::pin_init(hwrng::Registration::new(name, 1000, rng.clone()), GFP_KERNEL)?;
+        let reg = KBox::pin_init(
+            hwrng::Registration::new(name, 1000, rng.clone()),
+            GFP_KERNEL,
+        )?;
         dev_info!(
             dev.as_dev(),
             "virtio-rng on the Rust vring: {} ring of {}{}\n",

@@ -31,7 +31,7 @@ use core::{
 };
 use kernel::{
     bindings, device,
-    device_id::{RawDeviceId, IdTable},
+    device_id::{IdTable, RawDeviceId},
     dma::{Coherent, DataDirection},
     ffi::c_void,
     prelude::*,
@@ -260,11 +260,24 @@ impl Device<'_> {
             // SAFETY: as above.
             let max = unsafe { (self.ops.queue_max.ok_or(EINVAL)?)(self.vdev.as_ptr(), index) };
             if max <= 0 {
-                dev_err!(self.as_dev(), "queue {} ({}) is not available\n", index, spec.name);
-                return Err(if max < 0 { Error::from_errno(max) } else { ENOENT });
+                dev_err!(
+                    self.as_dev(),
+                    "queue {} ({}) is not available\n",
+                    index,
+                    spec.name
+                );
+                return Err(if max < 0 {
+                    Error::from_errno(max)
+                } else {
+                    ENOENT
+                });
             }
             let max = max.min(i32::from(super::vring::MAX_QUEUE_SIZE)) as u16;
-            let want = if spec.size == 0 { max } else { spec.size.min(max) };
+            let want = if spec.size == 0 {
+                max
+            } else {
+                spec.size.min(max)
+            };
             // Split rings need a power of two; so do we for packed, to keep
             // one rule.
             let num = 1u16 << (15 - want.leading_zeros().min(15));
@@ -388,7 +401,9 @@ impl Shared {
     /// Whether `VIRTIO_RING_F_EVENT_IDX` was negotiated.
     pub(crate) fn event_idx(&self) -> bool {
         // SAFETY: the device is alive.
-        unsafe { sys::vrs_virtio_test_bit(self.vdev.as_ptr(), super::vring::VIRTIO_RING_F_EVENT_IDX) }
+        unsafe {
+            sys::vrs_virtio_test_bit(self.vdev.as_ptr(), super::vring::VIRTIO_RING_F_EVENT_IDX)
+        }
     }
 
     /// Make sure the device no longer touches rings or buffers: reset it
@@ -556,7 +571,12 @@ impl MappedBuf {
         // SAFETY: mapped in `map` with these arguments, unmapped once
         // (`unmap` forgets `self` after this call).
         unsafe {
-            sys::vrs_dma_unmap_kmem(raw_dev(&self.dev), self.addr, self.buf.len(), self.dir as i32)
+            sys::vrs_dma_unmap_kmem(
+                raw_dev(&self.dev),
+                self.addr,
+                self.buf.len(),
+                self.dir as i32,
+            )
         };
     }
 
@@ -629,7 +649,11 @@ impl<D: Driver> Registration<D> {
     unsafe fn bound<'a>(vdev: *mut sys::virtio_device) -> Option<&'a Bound<D>> {
         // SAFETY: set by our probe to a `Bound<D>` that lives until our
         // remove (or is null).
-        unsafe { sys::vrs_virtio_priv_acquire(vdev).cast::<Bound<D>>().as_ref() }
+        unsafe {
+            sys::vrs_virtio_priv_acquire(vdev)
+                .cast::<Bound<D>>()
+                .as_ref()
+        }
     }
 
     /// # Safety
@@ -648,7 +672,10 @@ impl<D: Driver> Registration<D> {
         }
     }
 
-    fn device<'a>(vdev: *mut sys::virtio_device, ops: &'static sys::vrs_raw_queue_ops) -> Device<'a> {
+    fn device<'a>(
+        vdev: *mut sys::virtio_device,
+        ops: &'static sys::vrs_raw_queue_ops,
+    ) -> Device<'a> {
         Device {
             // SAFETY: the core calls us with a valid device.
             vdev: unsafe { NonNull::new_unchecked(vdev) },

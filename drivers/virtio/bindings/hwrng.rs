@@ -53,7 +53,7 @@ impl<T: Source> Registration<T> {
                     let me = this.as_ptr();
                     (*rng).name = (*me).name.as_char_ptr();
                     (*rng).read = Some(Self::read);
-                    (*rng).priv_ = Arc::as_ptr(&(*me).source) as usize as _;
+                    (*rng).priv_ = Arc::as_ptr(&(*me).source) as usize;
                     (*rng).quality = quality;
                     kernel::error::to_result(sys::hwrng_register(rng))
                 }
@@ -66,10 +66,15 @@ impl<T: Source> Registration<T> {
     ///
     /// Only as the `hwrng.read` callback: `rng` is ours, `data` is valid
     /// for writes of `max` bytes.
-    unsafe extern "C" fn read(rng: *mut sys::hwrng, data: *mut c_void, max: usize, wait: bool) -> i32 {
+    unsafe extern "C" fn read(
+        rng: *mut sys::hwrng,
+        data: *mut c_void,
+        max: usize,
+        wait: bool,
+    ) -> i32 {
         // SAFETY: `priv` holds the source, alive while registered (the
         // core finishes reads before unregistering returns).
-        let source = unsafe { &*((*rng).priv_ as usize as *const T) };
+        let source = unsafe { &*((*rng).priv_ as *const T) };
         // SAFETY: the core's buffer; it may be uninitialised: zero it first.
         let buf = unsafe {
             core::ptr::write_bytes(data.cast::<u8>(), 0, max);

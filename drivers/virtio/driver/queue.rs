@@ -23,15 +23,15 @@
 // Shared by path between modules; each uses part of it.
 #![allow(dead_code)]
 
-use super::{
-    dma_ring::SharedRing,
-    driver::{MappedBuf, Rings, Shared},
-};
 use super::vring::{
     packed::PackedDriver,
     queue::{AnyDriver, DriverQueue},
     split::{Indirect, Options, SplitDriver},
     Buf, Error as RingError, Slot,
+};
+use super::{
+    dma_ring::SharedRing,
+    driver::{MappedBuf, Rings, Shared},
 };
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
@@ -126,8 +126,15 @@ impl<T: Send> Queue<T> {
             )
         } else {
             AnyDriver::Split(
-                SplitDriver::new(rings.ring.clone(), num, rings.align(), slots, indirect, opts)
-                    .map_err(|_| EINVAL)?,
+                SplitDriver::new(
+                    rings.ring.clone(),
+                    num,
+                    rings.align(),
+                    slots,
+                    indirect,
+                    opts,
+                )
+                .map_err(|_| EINVAL)?,
             )
         };
         let mut entries = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
@@ -198,7 +205,13 @@ impl<T: Send> Queue<T> {
                     let _ = mapped.push((m, s.write), GFP_ATOMIC);
                 }
                 Err((e, buf)) => {
-                    failed = Some((e, Seg { buf, write: s.write }));
+                    failed = Some((
+                        e,
+                        Seg {
+                            buf,
+                            write: s.write,
+                        },
+                    ));
                     break;
                 }
             }
@@ -218,7 +231,10 @@ impl<T: Send> Queue<T> {
             drop(inner);
             return Err((ENOSPC, Self::give_back(mapped, None, unmapped), token));
         };
-        if let Err(e) = inner.ring.add(&bufs[..nout], &bufs[nout..n], usize::from(slot)) {
+        if let Err(e) = inner
+            .ring
+            .add(&bufs[..nout], &bufs[nout..n], usize::from(slot))
+        {
             // `free` has room: we just took from it.
             let _ = inner.free.push(slot, GFP_ATOMIC);
             drop(inner);
@@ -239,11 +255,21 @@ impl<T: Send> Queue<T> {
     }
 
     /// The segments of a failed [`Queue::add`], unmapped, in their order.
-    fn give_back(mapped: KVec<(MappedBuf, bool)>, failed: Option<Seg>, rest: KVec<Seg>) -> KVec<Seg> {
-        let mut out = KVec::with_capacity(mapped.len() + 1 + rest.len(), GFP_ATOMIC)
-            .unwrap_or_default();
+    fn give_back(
+        mapped: KVec<(MappedBuf, bool)>,
+        failed: Option<Seg>,
+        rest: KVec<Seg>,
+    ) -> KVec<Seg> {
+        let mut out =
+            KVec::with_capacity(mapped.len() + 1 + rest.len(), GFP_ATOMIC).unwrap_or_default();
         for (m, write) in mapped {
-            let _ = out.push(Seg { buf: m.unmap(), write }, GFP_ATOMIC);
+            let _ = out.push(
+                Seg {
+                    buf: m.unmap(),
+                    write,
+                },
+                GFP_ATOMIC,
+            );
         }
         for s in Iterator::chain(failed.into_iter(), rest) {
             let _ = out.push(s, GFP_ATOMIC);
