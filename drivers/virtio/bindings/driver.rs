@@ -104,6 +104,11 @@ pub(crate) trait Driver: Sized + 'static {
     /// the data existed.
     fn queue_done(data: &Self::Data, index: u16);
 
+    /// After probe, with the data published (`DRIVER_OK` set): the place
+    /// to register with other subsystems that may do I/O right away (a
+    /// disk's partition scan), whose completions need `queue_done`.
+    fn scan(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
+
     /// Before removal: stop submitting, unregister from other subsystems.
     /// The device is still live (callbacks run); it is reset afterwards.
     fn remove(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
@@ -513,6 +518,20 @@ fn raw_dev(dev: &device::Device) -> *mut bindings::device {
     core::ptr::from_ref(dev).cast_mut().cast()
 }
 
+/// A token that carries its own DMA-mapped buffers (a block request mapped
+/// by `blk::Rq::map`), for `Queue::add_mapped`.
+///
+/// # Safety
+///
+/// `segments` returns device addresses of memory the token keeps mapped
+/// for the device, in the direction the split says (device-readable first,
+/// then `len - nout` device-writable ones), until the token is given back
+/// by the queue. Implemented only by the bindings.
+pub(crate) unsafe trait DmaSegments {
+    /// The segments, and how many of them come first as device-readable.
+    fn segments(&self) -> (&[super::vring::Buf], usize);
+}
+
 /// A kmalloc'ed buffer mapped for streaming DMA: the device owns it until
 /// [`MappedBuf::unmap`] (or drop) gives it back to the CPU.
 pub(crate) struct MappedBuf {
@@ -636,6 +655,7 @@ impl<D: Driver> Registration<D> {
                     (*drv).probe = Some(Self::probe);
                     (*drv).remove = Some(Self::remove);
                     (*drv).config_changed = Some(Self::config_changed);
+                    (*drv).scan = Some(Self::scan);
                     kernel::error::to_result(sys::__register_virtio_driver(drv, module.as_ptr()))
                 }
             }),
@@ -771,6 +791,23 @@ impl<D: Driver> Registration<D> {
         unsafe {
             sys::vrs_virtio_priv_release(vdev, core::ptr::null_mut());
             drop(KBox::from_raw(core::ptr::from_ref(b).cast_mut()));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Only as the `virtio_driver` callback.
+    unsafe extern "C" fn scan(vdev: *mut sys::virtio_device) {
+        // SAFETY: as in `config_changed`.
+        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
+        // SAFETY: as above.
+        let (Some(ops), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
+            return;
+        };
+        // SAFETY: the core runs scan right after our probe succeeded, with
+        // the device lock held: remove cannot run concurrently.
+        if let Some(d) = unsafe { b.data.load(Ordering::Acquire).as_ref() } {
+            D::scan(&Self::device(vdev, ops), d.as_ref());
         }
     }
 

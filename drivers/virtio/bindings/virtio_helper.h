@@ -17,3 +17,4 @@
 
 #include "virtio_shim.h"
 #include "raw_queue.h"
+#include "blk_shim.h"

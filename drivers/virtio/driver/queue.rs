@@ -31,7 +31,7 @@ use super::vring::{
 };
 use super::{
     dma_ring::SharedRing,
-    driver::{MappedBuf, Rings, Shared},
+    driver::{DmaSegments, MappedBuf, Rings, Shared},
 };
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
@@ -248,6 +248,44 @@ impl<T: Send> Queue<T> {
         inner.entries[usize::from(slot)] = Some(InFlight {
             token,
             segs: mapped,
+        });
+        drop(inner);
+        self.stats.added.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Make a token that carries its own mapped buffers available (a block
+    /// request, `blk::Rq::map`). Does not notify: see [`Queue::kick`]. On
+    /// failure the token comes back (`ENOSPC`: ring full; `EIO`: the device
+    /// broke the queue; `EINVAL`: not mapped or too many segments).
+    pub(crate) fn add_mapped(&self, token: T) -> Result<(), (Error, T)>
+    where
+        T: DmaSegments,
+    {
+        let mut inner = self.inner.lock();
+        let (bufs, nout) = token.segments();
+        if bufs.is_empty() || nout > bufs.len() {
+            drop(inner);
+            return Err((EINVAL, token));
+        }
+        let Some(slot) = inner.free.pop() else {
+            drop(inner);
+            return Err((ENOSPC, token));
+        };
+        if let Err(e) = inner.ring.add(&bufs[..nout], &bufs[nout..], usize::from(slot)) {
+            // `free` has room: we just took from it.
+            let _ = inner.free.push(slot, GFP_ATOMIC);
+            drop(inner);
+            let e = match e {
+                RingError::NoSpace => ENOSPC,
+                RingError::Broken | RingError::Fault(_) => EIO,
+                _ => EINVAL,
+            };
+            return Err((e, token));
+        }
+        inner.entries[usize::from(slot)] = Some(InFlight {
+            token,
+            segs: KVec::new(),
         });
         drop(inner);
         self.stats.added.fetch_add(1, Relaxed);

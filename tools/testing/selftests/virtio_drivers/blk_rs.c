@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_blk_rs: the Rust virtio-blk driver on the Rust vring, against
+ * QEMU's virtio-blk-device behind virtio_mmio_rs (see vm.blk.conf).
+ *
+ * - every disk device on our transport is bound to virtio_blk_rs, with the
+ *   ring features vrs.blk= declares (packed x event index x indirect);
+ * - data: a pattern written over each whole disk with O_DIRECT, read back
+ *   with scatter-gather shapes (many separate pages: multi-segment chains
+ *   and indirect tables) and written again with mixed segment sizes;
+ * - flush (write cache), discard and write zeroes read back as zeroes;
+ * - the multiqueue disk has one hardware queue per virtqueue, and each
+ *   CPU's reads succeed;
+ * - resize through QMP reaches the disk's capacity;
+ * - unbind under I/O fails the reader cleanly, the disk comes back;
+ * - the stock C virtio_blk reads back what the Rust driver wrote (and the
+ *   Rust driver what the C driver wrote), after moving a device between
+ *   them through sysfs.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "../virtio_mmio/mmio_util.h"
+
+#define DRIVER "virtio_blk_rs"
+#define F_INDIRECT 28
+#define MIB (1024 * 1024)
+
+struct disk {
+	struct vdev v;
+	char name[32];	/* rvdN */
+	char path[48];	/* /dev/rvdN */
+	long sectors;
+};
+
+/* Disks of our transport's block devices (bound to any driver). */
+static int disks(struct disk *d, int max)
+{
+	struct vdev v[MAX_DEVS];
+	int n = find_vdevs(VIRTIO_ID_BLOCK, v, MAX_DEVS), found = 0;
+
+	for (int i = 0; i < n && found < max; i++) {
+		char p[PATH_MAX];
+
+		d[found].v = v[i];
+		d[found].name[0] = 0;
+		child_of(&v[i], "block", d[found].name, sizeof(d[found].name));
+		snprintf(d[found].path, sizeof(d[found].path), "/dev/%s", d[found].name);
+		snprintf(p, sizeof(p), "/sys/class/block/%s/size", d[found].name);
+		d[found].sectors = d[found].name[0] ? read_long(p) : -1;
+		found++;
+	}
+	return found;
+}
+
+static int open_direct(const char *path)
+{
+	return open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+}
+
+/* Read [0, span) back as @nseg separate page-sized buffers per request. */
+static int verify_scattered(const char *path, size_t span, uint64_t seed, int nseg)
+{
+	struct iovec iov[64];
+	int fd = open_direct(path), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < nseg; i++) {
+		/* Separate allocations: no two pages are neighbours. */
+		if (posix_memalign(&iov[i].iov_base, 4096, 8192))
+			return -ENOMEM;
+		iov[i].iov_len = 4096;
+	}
+	for (size_t off = 0; off < span && !ret; off += (size_t)nseg * 4096) {
+		/* The last request of the span may be shorter. */
+		int k = (span - off) / 4096 < (size_t)nseg ? (int)((span - off) / 4096) : nseg;
+		ssize_t r = preadv(fd, iov, k, off);
+
+		if (r != (ssize_t)k * 4096) {
+			ret = r < 0 ? -errno : -EIO;
+			break;
+		}
+		for (int i = 0; i < k; i++)
+			if (!pat_ok(iov[i].iov_base, 4096, off + (size_t)i * 4096, seed)) {
+				ret = -EILSEQ;
+				break;
+			}
+	}
+	for (int i = 0; i < nseg; i++)
+		free(iov[i].iov_base);
+	close(fd);
+	return ret;
+}
+
+/* Rewrite [@off, @off + 64 KiB) with segments of mixed sizes (512 B .. 16 KiB). */
+static int write_mixed(const char *path, off_t off, uint64_t seed)
+{
+	static const size_t sizes[] = { 512, 3584, 4096, 16384, 1024, 7168, 512, 32768 };
+	struct iovec iov[8];
+	size_t total = 0;
+	int fd = open_direct(path), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < 8; i++) {
+		if (posix_memalign(&iov[i].iov_base, 4096, sizes[i] + 4096))
+			return -ENOMEM;
+		/* 512-aligned, not page-aligned: a segment may cross a page. */
+		iov[i].iov_base = (char *)iov[i].iov_base + (i % 2 ? 512 : 0);
+		iov[i].iov_len = sizes[i];
+		for (size_t j = 0; j < sizes[i]; j += 8) {
+			uint64_t w = pat_word(off + total + j, seed);
+
+			memcpy((char *)iov[i].iov_base + j, &w, 8);
+		}
+		total += sizes[i];
+	}
+	if (pwritev(fd, iov, 8, off) != (ssize_t)total)
+		ret = -errno ?: -EIO;
+	if (!ret && fsync(fd))
+		ret = -errno;
+	for (int i = 0; i < 8; i++)
+		free((char *)iov[i].iov_base - (i % 2 ? 512 : 0));
+	close(fd);
+	return ret;
+}
+
+static int all_zero(const char *path, off_t off, size_t len)
+{
+	unsigned char *b;
+	int fd = open_direct(path), ret = 0;
+
+	if (fd < 0 || posix_memalign((void **)&b, 4096, len))
+		return -1;
+	if (pread(fd, b, len, off) != (ssize_t)len)
+		ret = -1;
+	for (size_t i = 0; !ret && i < len; i++)
+		if (b[i])
+			ret = -1;
+	free(b);
+	close(fd);
+	return ret;
+}
+
+FIXTURE(blk) {
+	struct disk d[MAX_DEVS];
+	int n;
+};
+
+FIXTURE_SETUP(blk)
+{
+	self->n = disks(self->d, MAX_DEVS);
+}
+
+FIXTURE_TEARDOWN(blk)
+{
+}
+
+TEST_F(blk, bound_with_declared_formats)
+{
+	char spec[256], want[MAX_DEVS][16];
+	int nwant = 0, matched[MAX_DEVS] = { 0 };
+
+	ASSERT_EQ(declared_devices(), self->n) TH_LOG("disks on " TRANSPORT);
+	ASSERT_EQ(0, cmdline_arg("vrs.blk", spec, sizeof(spec)));
+	for (char *t = strtok(spec, ","); t && nwant < MAX_DEVS; t = strtok(NULL, ","))
+		snprintf(want[nwant++], sizeof(want[0]), "%s", t);
+	ASSERT_EQ(nwant, self->n);
+	for (int i = 0; i < self->n; i++) {
+		struct disk *d = &self->d[i];
+		char got[16];
+		int j;
+
+		EXPECT_STREQ(DRIVER, d->v.driver) TH_LOG("%s", d->v.name);
+		EXPECT_NE(0, d->name[0]) TH_LOG("%s has no disk", d->v.name);
+		snprintf(got, sizeof(got), "p%de%di%d", has_feature(&d->v, F_RING_PACKED),
+			 has_feature(&d->v, F_EVENT_IDX), has_feature(&d->v, F_INDIRECT));
+		for (j = 0; j < nwant; j++)
+			if (!matched[j] && !strncmp(want[j], got, strlen(got)))
+				break;
+		EXPECT_LT(j, nwant) TH_LOG("%s negotiated %s, not declared", d->v.name, got);
+		if (j < nwant)
+			matched[j] = 1;
+		ksft_print_msg("%s: %s on %s, %s, %ld sectors\n", d->name, d->v.name, d->v.pdev,
+			       got, d->sectors);
+	}
+}
+
+/* Pattern over each whole disk, read back scattered, partly rewritten with
+ * mixed segments, read back again. */
+TEST_F(blk, data_roundtrip_scatter_gather)
+{
+	ASSERT_GT(self->n, 0);
+	for (int i = 0; i < self->n; i++) {
+		struct disk *d = &self->d[i];
+		size_t span = (size_t)d->sectors * 512;
+		uint64_t seed = 0x5eed0000 + i;
+
+		ASSERT_LT(0, d->sectors);
+		ASSERT_EQ(0, pat_fill(d->path, span, seed)) TH_LOG("%s: fill", d->name);
+		EXPECT_EQ(0, verify_scattered(d->path, span, seed, 33))
+			TH_LOG("%s: 33-page scattered read-back", d->name);
+		EXPECT_EQ(0, write_mixed(d->path, 3 * MIB + 512, seed));
+		EXPECT_EQ(0, verify_scattered(d->path, span, seed, 7))
+			TH_LOG("%s: read-back after the mixed write", d->name);
+	}
+}
+
+TEST_F(blk, flush_discard_write_zeroes)
+{
+	ASSERT_GT(self->n, 0);
+	for (int i = 0; i < self->n; i++) {
+		struct disk *d = &self->d[i];
+		char p[PATH_MAX], wc[32];
+		uint64_t range[2];
+		int fd;
+
+		snprintf(p, sizeof(p), "/sys/class/block/%s/queue/write_cache", d->name);
+		ASSERT_EQ(0, read_line(p, wc, sizeof(wc)));
+		EXPECT_STREQ("write back", wc) TH_LOG("%s: no flush negotiated?", d->name);
+		snprintf(p, sizeof(p), "/sys/class/block/%s/queue/discard_max_hw_bytes", d->name);
+		EXPECT_LT(0, read_long(p)) TH_LOG("%s: no discard", d->name);
+		snprintf(p, sizeof(p), "/sys/class/block/%s/queue/write_zeroes_max_bytes", d->name);
+		EXPECT_LT(0, read_long(p)) TH_LOG("%s: no write zeroes", d->name);
+		fd = open_direct(d->path);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, fsync(fd));
+		range[0] = 4 * MIB;
+		range[1] = MIB;
+		EXPECT_EQ(0, ioctl(fd, BLKDISCARD, range)) TH_LOG("%s: BLKDISCARD: %s", d->name, strerror(errno));
+		range[0] = 6 * MIB;
+		EXPECT_EQ(0, ioctl(fd, BLKZEROOUT, range)) TH_LOG("%s: BLKZEROOUT: %s", d->name, strerror(errno));
+		close(fd);
+		EXPECT_EQ(0, all_zero(d->path, 4 * MIB, MIB)) TH_LOG("%s: discarded range", d->name);
+		EXPECT_EQ(0, all_zero(d->path, 6 * MIB, MIB)) TH_LOG("%s: zeroed range", d->name);
+		/* The neighbours kept their data. */
+		EXPECT_EQ(0, verify_scattered(d->path, 4 * MIB, 0x5eed0000 + i, 16));
+	}
+}
+
+/* The disk with num-queues=4: one hardware queue per virtqueue (at most one
+ * per CPU), and reads from every CPU. */
+TEST_F(blk, multiqueue)
+{
+	int found = 0;
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+
+	for (int i = 0; i < self->n; i++) {
+		struct disk *d = &self->d[i];
+		char p[PATH_MAX];
+		struct dirent *e;
+		int hw = 0;
+		DIR *dir;
+
+		snprintf(p, sizeof(p), "/sys/class/block/%s/mq", d->name);
+		dir = opendir(p);
+		ASSERT_NE(NULL, dir);
+		while ((e = readdir(dir)))
+			hw += e->d_name[0] != '.';
+		closedir(dir);
+		if (hw == 1)
+			continue;
+		found++;
+		EXPECT_EQ(ncpu < 4 ? ncpu : 4, hw) TH_LOG("%s", d->name);
+		for (int c = 0; c < ncpu; c++) {
+			cpu_set_t set;
+			pid_t pid;
+			int st;
+
+			CPU_ZERO(&set);
+			CPU_SET(c, &set);
+			pid = fork();
+			if (!pid) {
+				sched_setaffinity(0, sizeof(set), &set);
+				_exit(verify_scattered(d->path, 2 * MIB, 0x5eed0000 + i, 8) ? 1 : 0);
+			}
+			waitpid(pid, &st, 0);
+			EXPECT_TRUE(WIFEXITED(st) && !WEXITSTATUS(st)) TH_LOG("%s from CPU %d", d->name, c);
+		}
+		ksft_print_msg("%s: %d hardware queues, reads from %ld CPUs\n", d->name, hw, ncpu);
+	}
+	EXPECT_EQ(1, found) TH_LOG("no multiqueue disk");
+}
+
+/* The 8 MiB disk (d0) grows to 24 MiB over QMP. */
+TEST_F(blk, resize_through_qmp)
+{
+	char flag[8], p[PATH_MAX];
+	struct disk *d = NULL;
+	long size;
+	double t0;
+
+	if (cmdline_arg("vrs.qmp", flag, sizeof(flag)))
+		SKIP(return, "no QMP helper in this boot (vrs.qmp=)");
+	for (int i = 0; i < self->n; i++)
+		if (self->d[i].sectors == 16384)
+			d = &self->d[i];
+	ASSERT_NE(NULL, d) TH_LOG("no 8 MiB disk");
+	snprintf(p, sizeof(p), "/sys/class/block/%s/size", d->name);
+	printf("VRS-QMP resize-d0 {\"execute\":\"block_resize\",\"arguments\":"
+	       "{\"device\":\"d0\",\"size\":25165824}}\n");
+	fflush(stdout);
+	t0 = now_s();
+	do {
+		usleep(100 * 1000);
+		size = read_long(p);
+	} while (size != 49152 && now_s() - t0 < 20);
+	EXPECT_EQ(49152, size) TH_LOG("%s still %ld sectors", d->name, size);
+	/* The new space is usable. */
+	EXPECT_EQ(0, pat_fill(d->path, 24 * MIB, 77));
+	EXPECT_EQ(0, verify_scattered(d->path, 24 * MIB, 77, 16));
+}
+
+/* Unbind while a reader streams: the reader ends with an error (no hang),
+ * the device binds again with its data. */
+TEST_F(blk, unbind_under_io)
+{
+	struct disk *d = &self->d[self->n - 1];
+	struct disk after[MAX_DEVS];
+	char path[48];
+	pid_t pid;
+	int st, n;
+
+	ASSERT_GT(self->n, 0);
+	snprintf(path, sizeof(path), "%s", d->path);
+	pid = fork();
+	if (!pid) {
+		for (;;)
+			if (verify_scattered(path, 2 * MIB, 0x5eed0000 + self->n - 1, 4))
+				_exit(0);
+	}
+	usleep(300 * 1000);
+	ASSERT_EQ(0, write_str("/sys/bus/virtio/drivers/" DRIVER "/unbind", d->v.name));
+	for (int t = 0; t < 100 && waitpid(pid, &st, WNOHANG) == 0; t++)
+		usleep(100 * 1000);
+	if (waitpid(pid, &st, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		EXPECT_TRUE(0) TH_LOG("reader still running 10 s after unbind");
+	}
+	ASSERT_EQ(0, write_str("/sys/bus/virtio/drivers/" DRIVER "/bind", d->v.name));
+	n = disks(after, MAX_DEVS);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(after[i].v.name, d->v.name)) {
+			EXPECT_STREQ(DRIVER, after[i].v.driver);
+			EXPECT_EQ(0, verify_scattered(after[i].path, 2 * MIB, 0x5eed0000 + self->n - 1, 4));
+		}
+}
+
+/* The stock C driver reads what ours wrote, and ours what it wrote. */
+TEST_F(blk, c_driver_agrees)
+{
+	struct disk *d = &self->d[0];
+	struct disk after[MAX_DEVS];
+	char p[PATH_MAX], drv[64], vd[32] = "", vdpath[48];
+	int n;
+
+	ASSERT_GT(self->n, 0);
+	ASSERT_EQ(0, run("modprobe virtio_blk"));
+	ASSERT_EQ(0, pat_fill(d->path, 4 * MIB, 4242));
+	ASSERT_EQ(0, write_str("/sys/bus/virtio/drivers/" DRIVER "/unbind", d->v.name));
+	ASSERT_EQ(0, write_str("/sys/bus/virtio/drivers/virtio_blk/bind", d->v.name));
+	snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/driver", d->v.name);
+	link_name(p, drv, sizeof(drv));
+	ASSERT_STREQ("virtio_blk", drv);
+	ASSERT_EQ(0, child_of(&d->v, "block", vd, sizeof(vd)));
+	snprintf(vdpath, sizeof(vdpath), "/dev/%s", vd);
+	EXPECT_EQ(0, verify_scattered(vdpath, 4 * MIB, 4242, 8)) TH_LOG("C driver reads ours");
+	ASSERT_EQ(0, pat_fill(vdpath, 4 * MIB, 4343));
+	ASSERT_EQ(0, write_str("/sys/bus/virtio/drivers/virtio_blk/unbind", d->v.name));
+	ASSERT_EQ(0, write_str("/sys/bus/virtio/drivers/" DRIVER "/bind", d->v.name));
+	n = disks(after, MAX_DEVS);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(after[i].v.name, d->v.name)) {
+			EXPECT_STREQ(DRIVER, after[i].v.driver);
+			EXPECT_EQ(0, verify_scattered(after[i].path, 4 * MIB, 4343, 8))
+				TH_LOG("ours reads the C driver's");
+		}
+}
+
+TEST_HARNESS_MAIN
