@@ -325,7 +325,15 @@ impl driver::Driver for VirtioBlk {
         )?;
         let capacity = dev.config_u64(CFG_CAPACITY);
         let name = CString::try_from_fmt(fmt!("rvd{}", INDEX.fetch_add(1, Ordering::Relaxed)))?;
-        let disk = blk::Disk::new(queues.clone(), u32::from(nq), depth, &limits, capacity, &name)?;
+        let disk = blk::Disk::new(
+            &queues.dma_dev,
+            queues.clone(),
+            u32::from(nq),
+            depth,
+            &limits,
+            capacity,
+            &name,
+        )?;
         dev.ready();
         dev_info!(
             dev.as_dev(),

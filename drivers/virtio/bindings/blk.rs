@@ -435,6 +435,7 @@ impl<T: Driver> Disk<T> {
     /// Allocate the tag set and the disk `name` (not yet visible: see
     /// [`Disk::add`]).
     pub(crate) fn new(
+        dma_dev: &device::Device,
         data: Arc<T>,
         nr_hw_queues: u32,
         depth: u32,
@@ -461,6 +462,7 @@ impl<T: Driver> Disk<T> {
         // keep the Arc); `cmd_size` is our pdu's.
         let raw = unsafe {
             sys::vrs_blk_create(
+                raw_dev(dma_dev),
                 &Self::OPS,
                 Arc::as_ptr(&data).cast_mut().cast(),
                 nr_hw_queues,

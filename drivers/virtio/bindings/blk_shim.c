@@ -44,7 +44,7 @@ static const struct blk_mq_ops vrs_blk_mq_ops = {
 	.commit_rqs = vrs_blk_commit_rqs,
 };
 
-struct vrs_blk_disk *vrs_blk_create(const struct vrs_blk_ops *ops, void *data,
+struct vrs_blk_disk *vrs_blk_create(struct device *dma_dev, const struct vrs_blk_ops *ops, void *data,
 				    unsigned int nr_hw_queues, unsigned int depth,
 				    unsigned int cmd_size, const struct vrs_blk_limits *l,
 				    u64 capacity, const char *name)
@@ -64,7 +64,18 @@ struct vrs_blk_disk *vrs_blk_create(const struct vrs_blk_ops *ops, void *data,
 		.dma_alignment = SECTOR_SIZE - 1,
 	};
 	struct vrs_blk_disk *d;
+	size_t max_map = dma_max_mapping_size(dma_dev);
 	int err;
+
+	/* What the DMA device can map (64 KiB segments by default; swiotlb
+	 * bounds a whole mapping), as virtio_max_dma_size() does for C. */
+	lim.max_segment_size = min_t(u32, lim.max_segment_size ?: UINT_MAX,
+				     dma_get_max_seg_size(dma_dev));
+	if (max_map && max_map < SIZE_MAX) {
+		lim.max_segment_size = min_t(size_t, lim.max_segment_size, max_map);
+		lim.max_hw_sectors = min_t(size_t, lim.max_hw_sectors ?: UINT_MAX >> SECTOR_SHIFT,
+					   max_map >> SECTOR_SHIFT);
+	}
 
 	/* virtio-blk has no FUA: the block layer follows a FUA write with a flush. */
 	if (l->write_cache)

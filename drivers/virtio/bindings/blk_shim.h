@@ -49,8 +49,9 @@ enum vrs_blk_op {
 };
 
 /* Tag set (@nr_hw_queues x @depth requests with @cmd_size bytes of driver
- * data each) and disk "@name" with @lim and @capacity sectors; ERR_PTR. */
-struct vrs_blk_disk *vrs_blk_create(const struct vrs_blk_ops *ops, void *data,
+ * data each) and disk "@name" with @lim and @capacity sectors; ERR_PTR.
+ * Segment and request sizes are capped by what @dma_dev can map. */
+struct vrs_blk_disk *vrs_blk_create(struct device *dma_dev, const struct vrs_blk_ops *ops, void *data,
 				    unsigned int nr_hw_queues, unsigned int depth,
 				    unsigned int cmd_size, const struct vrs_blk_limits *lim,
 				    u64 capacity, const char *name);

@@ -113,14 +113,21 @@ pub(crate) trait Driver: Sized + 'static {
     /// The device is still live (callbacks run); it is reset afterwards.
     fn remove(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
 
-    /// The device's configuration changed.
+    /// The device's configuration changed. Process context (a work item:
+    /// the transport reports the change from its interrupt handler).
     fn config_changed(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
 }
 
 /// The driver's state of one device, in `vdev->priv`.
+#[repr(C)]
 struct Bound<D: Driver> {
+    /// Runs `config_changed` in process context (first field: the work
+    /// function finds the `Bound` from it).
+    work: Opaque<bindings::work_struct>,
     /// The driver's data once probe returned; null before and after.
     data: AtomicPtr<Pin<KBox<D::Data>>>,
+    vdev: NonNull<sys::virtio_device>,
+    ops: &'static sys::vrs_raw_queue_ops,
 }
 
 /// A virtio device during a [`Driver`] callback.
@@ -724,13 +731,20 @@ impl<D: Driver> Registration<D> {
         };
         let bound = match KBox::new(
             Bound::<D> {
+                work: Opaque::uninit(),
                 data: AtomicPtr::new(core::ptr::null_mut()),
+                // SAFETY: the core calls us with a valid device.
+                vdev: unsafe { NonNull::new_unchecked(vdev) },
+                ops,
             },
             GFP_KERNEL,
         ) {
             Ok(b) => KBox::into_raw(b),
             Err(e) => return Error::from(e).to_errno(),
         };
+        // SAFETY: `bound` is valid and not shared yet; the work item is
+        // initialised before anyone can schedule it.
+        unsafe { sys::vrs_virtio_work_init((*bound).work.get().cast(), Some(Self::config_work)) };
         // SAFETY: the device is ours during probe; callbacks read it.
         unsafe { sys::vrs_virtio_priv_release(vdev, bound.cast()) };
         let dev = Self::device(vdev, ops);
@@ -776,6 +790,10 @@ impl<D: Driver> Registration<D> {
                 D::remove(&dev, d.as_ref());
             }
         }
+        // The core disabled configuration changes before calling us: no
+        // new work is queued; wait for one that runs.
+        // SAFETY: initialised in probe.
+        unsafe { bindings::cancel_work_sync(b.work.get().cast()) };
         b.data.store(core::ptr::null_mut(), Ordering::Release);
         // The device stops; running callbacks (which may still hold the
         // old data pointer) finish before this returns.
@@ -813,19 +831,27 @@ impl<D: Driver> Registration<D> {
 
     /// # Safety
     ///
-    /// Only as the `virtio_driver` callback.
+    /// Only as the `virtio_driver` callback: it runs in the transport's
+    /// interrupt handler, so it only queues the work item.
     unsafe extern "C" fn config_changed(vdev: *mut sys::virtio_device) {
-        // SAFETY: as above.
-        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
-        // SAFETY: as above.
-        let (Some(ops), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
-            return;
-        };
-        // SAFETY: non-null data lives until remove, which the core does
-        // not run concurrently with this callback (config changes are
-        // disabled before remove).
+        // SAFETY: as above; the acquire read is interrupt-safe.
+        if let Some(b) = unsafe { Self::bound(vdev) } {
+            // SAFETY: initialised in probe; cancelled in remove.
+            unsafe { sys::vrs_virtio_schedule_work(b.work.get().cast()) };
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Only as the work function of a `Bound<D>`.
+    unsafe extern "C" fn config_work(work: *mut bindings::work_struct) {
+        // SAFETY: `work` is the first field of a live `Bound<D>` (repr(C)):
+        // remove cancels the work before freeing it.
+        let b = unsafe { &*work.cast::<Bound<D>>() };
+        // SAFETY: non-null data lives until remove, which cancels (waits
+        // for) this work before dropping it.
         if let Some(d) = unsafe { b.data.load(Ordering::Acquire).as_ref() } {
-            D::config_changed(&Self::device(vdev, ops), d.as_ref());
+            D::config_changed(&Self::device(b.vdev.as_ptr(), b.ops), d.as_ref());
         }
     }
 }

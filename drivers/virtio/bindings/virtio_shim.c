@@ -9,6 +9,7 @@
 #include <linux/virtio_ring.h>
 #include <linux/dma-mapping.h>
 #include <linux/mm.h>
+#include <linux/workqueue.h>
 #include "virtio_shim.h"
 
 irqreturn_t vrs_virtio_vring_interrupt_all(struct virtio_device *vdev, int irq)
@@ -57,6 +58,16 @@ void *vrs_virtio_priv_acquire(struct virtio_device *vdev)
 void vrs_virtio_priv_release(struct virtio_device *vdev, void *priv)
 {
 	smp_store_release(&vdev->priv, priv);
+}
+
+void vrs_virtio_work_init(struct work_struct *work, void (*fn)(struct work_struct *))
+{
+	INIT_WORK(work, fn);
+}
+
+void vrs_virtio_schedule_work(struct work_struct *work)
+{
+	schedule_work(work);
 }
 
 struct virtio_device *vrs_virtio_from_dev(struct device *dev)

@@ -30,6 +30,10 @@ void vrs_virtio_device_ready(struct virtio_device *vdev);
 void *vrs_virtio_priv_acquire(struct virtio_device *vdev);
 void vrs_virtio_priv_release(struct virtio_device *vdev, void *priv);
 
+/* INIT_WORK / schedule_work (macro / static inline). */
+void vrs_virtio_work_init(struct work_struct *work, void (*fn)(struct work_struct *));
+void vrs_virtio_schedule_work(struct work_struct *work);
+
 /* The virtio device of a device on the virtio bus. */
 struct virtio_device *vrs_virtio_from_dev(struct device *dev);
 
