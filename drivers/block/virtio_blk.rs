@@ -234,7 +234,9 @@ impl VirtioBlk {
             }
             let min = u16::from_le_bytes(dev.config(CFG_MIN_IO));
             l.io_min = l.logical_block_size * u32::from(min);
-            l.io_opt = l.logical_block_size.saturating_mul(dev.config_u32(CFG_OPT_IO));
+            l.io_opt = l
+                .logical_block_size
+                .saturating_mul(dev.config_u32(CFG_OPT_IO));
         }
         if f(F_SEG_MAX) {
             let s = dev.config_u32(CFG_SEG_MAX);
@@ -285,12 +287,13 @@ impl driver::Driver for VirtioBlk {
         } else {
             1
         };
-        let nq = nq.min(blk::nr_cpus().min(u32::from(u16::MAX)) as u16).max(1);
+        let nq = nq
+            .min(blk::nr_cpus().min(u32::from(u16::MAX)) as u16)
+            .max(1);
         // Queue names for /proc/interrupts: "req.0", "req.1", ...
         const NAMES: [&CStr; 16] = [
             c"req.0", c"req.1", c"req.2", c"req.3", c"req.4", c"req.5", c"req.6", c"req.7",
-            c"req.8", c"req.9", c"req.10", c"req.11", c"req.12", c"req.13", c"req.14",
-            c"req.15",
+            c"req.8", c"req.9", c"req.10", c"req.11", c"req.12", c"req.13", c"req.14", c"req.15",
         ];
         let nq = nq.min(NAMES.len() as u16);
         let mut specs = KVec::with_capacity(usize::from(nq), GFP_KERNEL)?;

@@ -205,7 +205,12 @@ impl Rq {
         let mut n = [0u32; RANGES_MAX];
         // SAFETY: a live request; the arrays hold `RANGES_MAX` entries.
         let r = unsafe {
-            sys::vrs_blk_rq_ranges(self.raw(), s.as_mut_ptr(), n.as_mut_ptr(), RANGES_MAX as u32)
+            sys::vrs_blk_rq_ranges(
+                self.raw(),
+                s.as_mut_ptr(),
+                n.as_mut_ptr(),
+                RANGES_MAX as u32,
+            )
         };
         if r < 0 {
             return Err(Error::from_errno(r));
@@ -221,7 +226,12 @@ impl Rq {
     /// (readable for writes, writable for reads), `payload` (readable: the
     /// discard / write-zeroes ranges) and a status byte (writable), in that
     /// order, for [`DmaSegments`]. Undone by [`Rq::unmap`] (or the end).
-    pub(crate) fn map(&mut self, dev: &ARef<device::Device>, hdr: [u8; 16], payload: &[u8]) -> Result {
+    pub(crate) fn map(
+        &mut self,
+        dev: &ARef<device::Device>,
+        hdr: [u8; 16],
+        payload: &[u8],
+    ) -> Result {
         if payload.len() > RANGE_BYTES * RANGES_MAX {
             return Err(EINVAL);
         }
@@ -241,7 +251,14 @@ impl Rq {
             (*p).ranges_len = 0;
             let mut n = 0usize;
             let mut addr = 0u64;
-            if sys::vrs_dma_map_kmem(d, (&raw mut (*p).hdr).cast(), 16, DataDirection::ToDevice as i32, &mut addr) != 0 {
+            if sys::vrs_dma_map_kmem(
+                d,
+                (&raw mut (*p).hdr).cast(),
+                16,
+                DataDirection::ToDevice as i32,
+                &mut addr,
+            ) != 0
+            {
                 return Err(ENOMEM);
             }
             (*p).hdr_dma = addr;
@@ -304,7 +321,14 @@ impl Rq {
                 n += 1;
                 nout = n;
             }
-            if sys::vrs_dma_map_kmem(d, (&raw mut (*p).status).cast(), 1, DataDirection::FromDevice as i32, &mut addr) != 0 {
+            if sys::vrs_dma_map_kmem(
+                d,
+                (&raw mut (*p).status).cast(),
+                1,
+                DataDirection::FromDevice as i32,
+                &mut addr,
+            ) != 0
+            {
                 (*p).mapped = true;
                 (*p).nbufs = n as u16;
                 (*p).status_dma = 0;
@@ -484,7 +508,9 @@ impl<T: Driver> Disk<T> {
     /// Make the disk visible (partitions scanned, `/dev/<name>`).
     pub(crate) fn add(&self, parent: &device::Device) -> Result {
         // SAFETY: our disk; `parent` is a live device.
-        kernel::error::to_result(unsafe { sys::vrs_blk_add(self.raw.as_ptr(), raw_dev(parent).cast()) })
+        kernel::error::to_result(unsafe {
+            sys::vrs_blk_add(self.raw.as_ptr(), raw_dev(parent).cast())
+        })
     }
 
     /// Change the capacity (sectors) and tell user space.
@@ -503,7 +529,12 @@ impl<T: Driver> Disk<T> {
     ///
     /// Only as the shim's callback: `data` is our `T`, `rq` a started
     /// request of our tag set.
-    unsafe extern "C" fn queue_rq(data: *mut c_void, hctx: u32, rq: *mut bindings::request, last: bool) -> u8 {
+    unsafe extern "C" fn queue_rq(
+        data: *mut c_void,
+        hctx: u32,
+        rq: *mut bindings::request,
+        last: bool,
+    ) -> u8 {
         // SAFETY: per the function's contract.
         let t = unsafe { &*data.cast::<T>() };
         let rq = Rq {

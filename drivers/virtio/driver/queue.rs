@@ -272,7 +272,10 @@ impl<T: Send> Queue<T> {
             drop(inner);
             return Err((ENOSPC, token));
         };
-        if let Err(e) = inner.ring.add(&bufs[..nout], &bufs[nout..], usize::from(slot)) {
+        if let Err(e) = inner
+            .ring
+            .add(&bufs[..nout], &bufs[nout..], usize::from(slot))
+        {
             // `free` has room: we just took from it.
             let _ = inner.free.push(slot, GFP_ATOMIC);
             drop(inner);
