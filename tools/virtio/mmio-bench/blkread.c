@@ -18,6 +18,12 @@
  *   vrs.msi=1             three transports instead of two: C, Rust on its
  *                         wired interrupt (force_wired=1) and Rust with MSI
  *                         ("c", "wired", "msi"; the device offers MSI)
+ *   vrs.drivers=1         compare the block drivers instead of the
+ *                         transports: Debian's virtio_blk ("c") and this
+ *                         tree's virtio_blk_rs ("rust"), both on
+ *                         virtio_mmio_rs (loaded by the boot); throughput
+ *                         lines then carry "irqs=<n>", the interrupts of
+ *                         the disk's device during the run
  *   vrs.disks=a,b         the disks to read, by serial (default: the first);
  *                         every line and mark then names its disk
  *   vrs.netmq=<mac>,<ip>,<host ip>:<port>
@@ -115,6 +121,9 @@ static int run(const char *cmd)
 
 /* /dev/vdX of the virtio block device under platform driver @drv, with
  * serial @serial (any if empty). */
+/* vrs.drivers=1: impls name block drivers, find_disk() looks for them. */
+static int by_driver;
+
 static int find_disk(const char *drv, const char *serial, char *dev, size_t n)
 {
 	DIR *d = opendir("/sys/bus/virtio/devices");
@@ -131,7 +140,8 @@ static int find_disk(const char *drv, const char *serial, char *dev, size_t n)
 
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/../driver", e->d_name);
+		snprintf(p, sizeof(p), by_driver ? "/sys/bus/virtio/devices/%s/driver" :
+			 "/sys/bus/virtio/devices/%s/../driver", e->d_name);
 		r = readlink(p, l, sizeof(l) - 1);
 		if (r < 0)
 			continue;
@@ -397,6 +407,53 @@ static void *reader(void *arg)
 
 /* @jobs threads of random reads for @secs (or @max reads in total if
  * non-zero); returns the reads done, -errno on failure. */
+/* Interrupts so far of the virtio device under block device @dev
+ * (/proc/interrupts lines named "virtioN" or "virtioN-..."; 0 if none). */
+static long long dev_irqs(const char *dev)
+{
+	char p[PATH_MAX], l[PATH_MAX], name[64], line[4096];
+	long long total = 0;
+	ssize_t r;
+	FILE *f;
+	int ncpu = 0;
+
+	snprintf(p, sizeof(p), "/sys/class/block/%s/device", strrchr(dev, '/') + 1);
+	r = readlink(p, l, sizeof(l) - 1);
+	if (r < 0)
+		return 0;
+	l[r] = 0;
+	snprintf(name, sizeof(name), "%s", strrchr(l, '/') ? strrchr(l, '/') + 1 : l);
+	f = fopen("/proc/interrupts", "r");
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f))
+		for (char *t = strtok(line, " \n"); t; t = strtok(NULL, " \n"))
+			ncpu++;
+	while (fgets(line, sizeof(line), f)) {
+		char *q = strchr(line, ':'), *end, *last;
+		long long sum = 0;
+
+		if (!q)
+			continue;
+		q++;
+		for (int i = 0; i < ncpu; i++) {
+			long long c = strtoll(q, &end, 10);
+
+			if (end == q)
+				break;
+			sum += c;
+			q = end;
+		}
+		line[strcspn(line, "\n")] = 0;
+		last = strrchr(line, ' ');
+		if (last && (!strcmp(last + 1, name) ||
+			     (!strncmp(last + 1, name, strlen(name)) && last[1 + strlen(name)] == '-')))
+			total += sum;
+	}
+	fclose(f);
+	return total;
+}
+
 static long readers(const char *dev, int jobs, double secs, long max)
 {
 	pthread_t t[16];
@@ -477,6 +534,23 @@ int main(void)
 		fclose(f);
 	snprintf(rust_load, sizeof(rust_load), "rmmod virtio_mmio_rs 2>/dev/null; rmmod virtio_mmio 2>/dev/null; insmod %s", ko);
 	snprintf(wired_load, sizeof(wired_load), "%s force_wired=1", rust_load);
+	if (cmdline_is("vrs.drivers=1")) {
+		snprintf(ko, sizeof(ko), "%s", "");
+		f = fopen("/vrs/modules.list", "r");
+		while (f && fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = 0;
+			if (strstr(line, "virtio_blk_rs.ko"))
+				snprintf(ko, sizeof(ko), "/vrs/modules/%s", line);
+		}
+		if (f)
+			fclose(f);
+		snprintf(rust_load, sizeof(rust_load),
+			 "rmmod virtio_blk 2>/dev/null; rmmod virtio_blk_rs 2>/dev/null; insmod %s", ko);
+		impls[0] = (struct impl){ "c", "virtio_blk",
+			"rmmod virtio_blk_rs 2>/dev/null; rmmod virtio_blk 2>/dev/null; modprobe virtio_blk" };
+		impls[1] = (struct impl){ "rust", "virtio_blk_rs", rust_load };
+		by_driver = 1;
+	}
 	if (cmdline_is("vrs.msi=1")) {
 		/* "rust" is then the wired one; "msi" the default load. */
 		impls[1] = (struct impl){ "wired", "virtio_mmio_rs", wired_load };
@@ -564,6 +638,7 @@ int main(void)
 				}
 				readers(dev, 1, 0.5, 0); /* warm up */
 				for (q = 0; q < sizeof(jobs) / sizeof(jobs[0]); q++) {
+					long long i0 = dev_irqs(dev);
 					double t0 = now_s();
 					long got = readers(dev, jobs[q], secs, 0);
 					double t = now_s() - t0;
@@ -573,8 +648,8 @@ int main(void)
 						ok = 0;
 						continue;
 					}
-					printf("VRS-BENCH impl=%s%s round=%d jobs=%d reads=%ld secs=%.3f\n",
-					       im->name, disk_tag(d), r + 1, jobs[q], got, t);
+					printf("VRS-BENCH impl=%s%s round=%d jobs=%d reads=%ld secs=%.3f irqs=%lld\n",
+					       im->name, disk_tag(d), r + 1, jobs[q], got, t, dev_irqs(dev) - i0);
 					fflush(stdout);
 				}
 			}
