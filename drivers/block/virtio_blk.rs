@@ -121,28 +121,33 @@ impl Queues {
     }
 
     /// Buffers came back on queue `index` (interrupt).
+    ///
+    /// Each request is ended one step late: after the last one of the
+    /// batch, the stopped hardware queues are restarted through it while it
+    /// still keeps the disk's queue alive (`virtblk_done` restarts them
+    /// once per interrupt too).
     fn done(&self, index: u16) {
         let Some(q) = self.vqs.get(usize::from(index)) else {
             return;
         };
+        let mut last: Option<(Rq, Status)> = None;
         loop {
             q.disable_cb();
             let mut more = false;
             while let Some(r) = q.pop() {
-                match r {
-                    Ok(used) => {
-                        let mut rq = used.token;
-                        let st = rq.unmap();
-                        rq.start_stopped_queues();
-                        rq.end(match st {
-                            S_OK => Status::OK,
-                            S_UNSUPP => Status::NOTSUPP,
-                            _ => Status::IOERR,
-                        });
-                    }
+                let Ok(used) = r else {
                     // Reported once by the queue; the requests still in
                     // flight fail when the queue goes (device removal).
-                    Err(_) => return,
+                    break;
+                };
+                let mut rq = used.token;
+                let st = match rq.unmap() {
+                    S_OK => Status::OK,
+                    S_UNSUPP => Status::NOTSUPP,
+                    _ => Status::IOERR,
+                };
+                if let Some((prev, s)) = last.replace((rq, st)) {
+                    prev.end(s);
                 }
                 more = true;
             }
@@ -150,6 +155,10 @@ impl Queues {
             if q.enable_cb() || !more {
                 break;
             }
+        }
+        if let Some((rq, s)) = last {
+            rq.start_stopped_queues();
+            rq.end(s);
         }
     }
 }
@@ -166,19 +175,14 @@ impl blk::Driver for Queues {
         if rq.map(&self.dma_dev, hdr, &payload).is_err() {
             return Err((Status::RESOURCE, rq));
         }
-        match q.add_mapped(rq) {
-            Ok(()) => {
-                if last {
-                    q.kick();
-                }
-                Ok(())
-            }
+        // A full ring stops the hardware queue, under the queue's lock; the
+        // next completion (which takes it too) restarts it.
+        match q.add_mapped(rq, last, Rq::stop_queue) {
+            Ok(()) => Ok(()),
             Err((e, rq)) => {
                 // Whatever was added before in this batch must go out.
                 q.kick();
                 if e == ENOSPC {
-                    // Restarted when buffers come back.
-                    rq.stop_queue();
                     Err((Status::DEV_RESOURCE, rq))
                 } else {
                     Err((Status::IOERR, rq))

@@ -255,10 +255,20 @@ impl<T: Send> Queue<T> {
     }
 
     /// Make a token that carries its own mapped buffers available (a block
-    /// request, `blk::Rq::map`). Does not notify: see [`Queue::kick`]. On
+    /// request, `blk::Rq::map`); with `kick`, also notify the device if it
+    /// wants (as [`Queue::kick`], without taking the lock twice). On
     /// failure the token comes back (`ENOSPC`: ring full; `EIO`: the device
     /// broke the queue; `EINVAL`: not mapped or too many segments).
-    pub(crate) fn add_mapped(&self, token: T) -> Result<(), (Error, T)>
+    ///
+    /// `on_full` runs under the queue's lock when the ring is full, so that
+    /// a block driver stops its hardware queue before a completion (which
+    /// takes the same lock) can restart it.
+    pub(crate) fn add_mapped(
+        &self,
+        token: T,
+        kick: bool,
+        on_full: impl FnOnce(&T),
+    ) -> Result<(), (Error, T)>
     where
         T: DmaSegments,
     {
@@ -269,6 +279,7 @@ impl<T: Send> Queue<T> {
             return Err((EINVAL, token));
         }
         let Some(slot) = inner.free.pop() else {
+            on_full(&token);
             drop(inner);
             return Err((ENOSPC, token));
         };
@@ -278,20 +289,29 @@ impl<T: Send> Queue<T> {
         {
             // `free` has room: we just took from it.
             let _ = inner.free.push(slot, GFP_ATOMIC);
-            drop(inner);
             let e = match e {
                 RingError::NoSpace => ENOSPC,
                 RingError::Broken | RingError::Fault(_) => EIO,
                 _ => EINVAL,
             };
+            if e == ENOSPC {
+                on_full(&token);
+            }
+            drop(inner);
             return Err((e, token));
         }
         inner.entries[usize::from(slot)] = Some(InFlight {
             token,
             segs: KVec::new(),
         });
+        // The kick decision under the same lock; the notification after it.
+        let notify = kick && inner.ring.kick_prepare();
+        let next = inner.ring.notification_data();
         drop(inner);
         self.stats.added.fetch_add(1, Relaxed);
+        if kick {
+            self.notify(notify, next);
+        }
         Ok(())
     }
 
@@ -327,6 +347,10 @@ impl<T: Send> Queue<T> {
             let kick = inner.ring.kick_prepare();
             (kick, inner.ring.notification_data())
         };
+        self.notify(kick, next)
+    }
+
+    fn notify(&self, kick: bool, next: u16) -> bool {
         if !kick {
             self.stats.kicks_suppressed.fetch_add(1, Relaxed);
             return false;
