@@ -108,7 +108,13 @@ impl Queues {
             // struct virtio_blk_discard_write_zeroes per range; unmap
             // (flag bit 0) is left clear: write zeroes must read back as
             // zeroes whatever the device does with the blocks.
-            for (s, n) in rq.ranges().map_err(|_| Status::IOERR)? {
+            for (s, n) in rq.ranges().map_err(|e| {
+                if e == ENOMEM {
+                    Status::RESOURCE
+                } else {
+                    Status::IOERR
+                }
+            })? {
                 let mut r = [0u8; 16];
                 r[0..8].copy_from_slice(&s.to_le_bytes());
                 r[8..12].copy_from_slice(&n.to_le_bytes());
@@ -133,11 +139,13 @@ impl Queues {
         let mut last: Option<(Rq, Status)> = None;
         loop {
             q.disable_cb();
-            let mut more = false;
+            let mut broken = false;
             while let Some(r) = q.pop() {
                 let Ok(used) = r else {
-                    // Reported once by the queue; the requests still in
-                    // flight fail when the queue goes (device removal).
+                    // Reported once by the queue. The requests still in
+                    // flight stay with the device: see "Not yet" in
+                    // Documentation/virtio/drivers.rst.
+                    broken = true;
                     break;
                 };
                 let mut rq = used.token;
@@ -149,10 +157,10 @@ impl Queues {
                 if let Some((prev, s)) = last.replace((rq, st)) {
                     prev.end(s);
                 }
-                more = true;
             }
-            // Re-enable interrupts; if buffers arrived meanwhile, go on.
-            if q.enable_cb() || !more {
+            // Re-enable interrupts; if buffers arrived meanwhile (the
+            // device may not interrupt for them), take them too.
+            if broken || q.enable_cb() {
                 break;
             }
         }

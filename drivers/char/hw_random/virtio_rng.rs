@@ -111,8 +111,13 @@ impl Rng {
                     }
                 }
                 Err(_) => {
+                    // The queue is broken for good: every later pop fails
+                    // too. Wake the readers with EIO and stop here.
                     st.pending = false;
                     st.broken = true;
+                    drop(st);
+                    self.filled.notify_all();
+                    return;
                 }
             }
             drop(st);

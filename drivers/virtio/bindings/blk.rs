@@ -136,6 +136,7 @@ struct Pdu {
     data_dir: DataDirection,
     hdr_dma: u64,
     status_dma: u64,
+    status_mapped: bool,
     ranges_dma: u64,
     ranges_len: u32,
     mapped: bool,
@@ -249,6 +250,9 @@ impl Rq {
             (*p).nbufs = 0;
             (*p).nents = 0;
             (*p).ranges_len = 0;
+            // Not mapped yet: `unmap` on an error path below must not
+            // touch the previous request's status mapping.
+            (*p).status_mapped = false;
             let mut n = 0usize;
             let mut addr = 0u64;
             if sys::vrs_dma_map_kmem(
@@ -331,12 +335,12 @@ impl Rq {
             {
                 (*p).mapped = true;
                 (*p).nbufs = n as u16;
-                (*p).status_dma = 0;
                 self.dev = Some(dev.clone());
                 self.unmap();
                 return Err(ENOMEM);
             }
             (*p).status_dma = addr;
+            (*p).status_mapped = true;
             (*p).bufs[n] = Buf { addr, len: 1 };
             n += 1;
             (*p).nbufs = n as u16;
@@ -376,9 +380,11 @@ impl Rq {
                 );
                 (*p).ranges_len = 0;
             }
-            if (*p).status_dma != 0 {
+            if (*p).status_mapped {
                 sys::vrs_dma_unmap_kmem(d, (*p).status_dma, 1, DataDirection::FromDevice as i32);
+                (*p).status_mapped = false;
             }
+
             (*p).status[0]
         }
     }
@@ -422,6 +428,11 @@ impl Drop for Rq {
 // owner of the `Rq` can call (the queue holds it while the device has it).
 unsafe impl DmaSegments for Rq {
     fn segments(&self) -> (&[Buf], usize) {
+        // Only a mapped request has segments (its pdu is uninitialised
+        // before the first `map`).
+        if self.dev.is_none() {
+            return (&[], 0);
+        }
         let p = self.pdu();
         // SAFETY: the pdu is ours; `bufs[..nbufs]` were written by `map`
         // (an unmapped request has `nbufs` 0 after `map` set it, or is

@@ -663,6 +663,7 @@ impl<D: Driver> Registration<D> {
                     (*drv).remove = Some(Self::remove);
                     (*drv).config_changed = Some(Self::config_changed);
                     (*drv).scan = Some(Self::scan);
+                    (*drv).freeze = Some(Self::freeze);
                     kernel::error::to_result(sys::__register_virtio_driver(drv, module.as_ptr()))
                 }
             }),
@@ -805,11 +806,32 @@ impl<D: Driver> Registration<D> {
             // interrupts and rings).
             drop(unsafe { KBox::from_raw(data) });
         }
+        // Queues the driver leaked (`mem::forget` is safe) would keep the
+        // interrupt and its callback, which reads `vdev->priv`, past our
+        // `Bound`: delete whatever is left (nothing, normally; the op is
+        // idempotent).
+        if let Some(del) = ops.and_then(|o| o.del_queues) {
+            // SAFETY: our device, reset above; no queue of ours is in use.
+            unsafe { del(vdev) };
+        }
         // SAFETY: as above; ours from probe.
         unsafe {
             sys::vrs_virtio_priv_release(vdev, core::ptr::null_mut());
             drop(KBox::from_raw(core::ptr::from_ref(b).cast_mut()));
         }
+    }
+
+    /// # Safety
+    ///
+    /// Only as the `virtio_driver` callback.
+    unsafe extern "C" fn freeze(vdev: *mut sys::virtio_device) -> i32 {
+        // The rings are the driver's: restoring them after a reset is not
+        // written yet. Refuse system sleep (the PM core aborts it) rather
+        // than wake up with a device that has no queues.
+        // SAFETY: a valid device.
+        let dev: &device::Device = unsafe { device::Device::from_raw(&raw mut (*vdev).dev) };
+        dev_warn!(dev, "system sleep is not supported by this driver yet\n");
+        EOPNOTSUPP.to_errno()
     }
 
     /// # Safety

@@ -23,13 +23,20 @@ struct vrs_raw_queue_info {
 	u16 index;		/* queue index on the device */
 	u16 size;		/* entries, at most queue_max(index) */
 	u64 desc, avail, used;	/* device addresses of the ring parts */
-	/* Runs from the queue's interrupt (hard-irq context) and says
-	 * whether the queue had work; NULL: no interrupts wanted. */
+	/* Runs from the queue's interrupt (hard-irq context); returns true
+	 * if it handled the interrupt (a driver that cannot tell says true).
+	 * NULL: no interrupts wanted. */
 	bool (*callback)(void *ctx);
 	void *ctx;
 	const char *name;	/* kept by the transport until del_queues */
 };
 
+/*
+ * Besides these ops, a transport offering them must make its
+ * virtio_config_ops.reset wait for running queue callbacks before it
+ * returns (virtio_mmio_rs calls its synchronize_cbs there): drivers free
+ * what their callbacks use right after virtio_reset_device().
+ */
 struct vrs_raw_queue_ops {
 	unsigned int abi;	/* VRS_RAW_QUEUE_ABI */
 	/* Largest size of queue @index, or -errno (absent, in use). */
@@ -44,6 +51,7 @@ struct vrs_raw_queue_ops {
 	/*
 	 * Free the interrupts (waiting for running callbacks) and disable
 	 * every queue of find_queues. Call after the device was reset.
+	 * Idempotent: with no queues it does nothing.
 	 */
 	void (*del_queues)(struct virtio_device *vdev);
 	/*
