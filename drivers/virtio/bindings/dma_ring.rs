@@ -52,41 +52,49 @@ impl<'a> DmaRing<'a> {
     }
 }
 
-impl RingMem for DmaRing<'_> {
-    fn len(&self) -> usize {
-        self.raw.len()
-    }
-    fn dma_addr(&self) -> u64 {
-        self.raw.dma_addr()
-    }
-    fn load16(&self, off: usize) -> u16 {
-        self.raw.load16(off)
-    }
-    fn store16(&self, off: usize, v: u16) {
-        self.raw.store16(off, v)
-    }
-    fn load32(&self, off: usize) -> u32 {
-        self.raw.load32(off)
-    }
-    fn store32(&self, off: usize, v: u32) {
-        self.raw.store32(off, v)
-    }
-    fn load64(&self, off: usize) -> u64 {
-        self.raw.load64(off)
-    }
-    fn store64(&self, off: usize, v: u64) {
-        self.raw.store64(off, v)
-    }
-    fn rmb(&self) {
-        dma_mb(Read)
-    }
-    fn wmb(&self) {
-        dma_mb(Write)
-    }
-    fn mb(&self) {
-        mb(Full)
-    }
+/// `RingMem` for a type with a `raw: RawMem` field: accesses go through the
+/// `RawMem`, ordering through the kernel's DMA barriers.
+macro_rules! ring_mem_via_raw {
+    ($t:ty) => {
+        impl RingMem for $t {
+            fn len(&self) -> usize {
+                self.raw.len()
+            }
+            fn dma_addr(&self) -> u64 {
+                self.raw.dma_addr()
+            }
+            fn load16(&self, off: usize) -> u16 {
+                self.raw.load16(off)
+            }
+            fn store16(&self, off: usize, v: u16) {
+                self.raw.store16(off, v)
+            }
+            fn load32(&self, off: usize) -> u32 {
+                self.raw.load32(off)
+            }
+            fn store32(&self, off: usize, v: u32) {
+                self.raw.store32(off, v)
+            }
+            fn load64(&self, off: usize) -> u64 {
+                self.raw.load64(off)
+            }
+            fn store64(&self, off: usize, v: u64) {
+                self.raw.store64(off, v)
+            }
+            fn rmb(&self) {
+                dma_mb(Read)
+            }
+            fn wmb(&self) {
+                dma_mb(Write)
+            }
+            fn mb(&self) {
+                mb(Full)
+            }
+        }
+    };
 }
+
+ring_mem_via_raw!(DmaRing<'_>);
 
 /// Give a device this module just created (and nobody else uses yet) a
 /// coherent DMA mask, so it can own DMA-coherent allocations. Devices of a
@@ -143,38 +151,4 @@ impl SharedRing {
     }
 }
 
-impl RingMem for SharedRing {
-    fn len(&self) -> usize {
-        self.raw.len()
-    }
-    fn dma_addr(&self) -> u64 {
-        self.raw.dma_addr()
-    }
-    fn load16(&self, off: usize) -> u16 {
-        self.raw.load16(off)
-    }
-    fn store16(&self, off: usize, v: u16) {
-        self.raw.store16(off, v)
-    }
-    fn load32(&self, off: usize) -> u32 {
-        self.raw.load32(off)
-    }
-    fn store32(&self, off: usize, v: u32) {
-        self.raw.store32(off, v)
-    }
-    fn load64(&self, off: usize) -> u64 {
-        self.raw.load64(off)
-    }
-    fn store64(&self, off: usize, v: u64) {
-        self.raw.store64(off, v)
-    }
-    fn rmb(&self) {
-        dma_mb(Read)
-    }
-    fn wmb(&self) {
-        dma_mb(Write)
-    }
-    fn mb(&self) {
-        mb(Full)
-    }
-}
+ring_mem_via_raw!(SharedRing);

@@ -42,6 +42,15 @@ use kernel::{
     sync::{aref::ARef, Arc, SpinLockIrq},
 };
 
+/// The errno of a failed ring `add`.
+fn ring_errno(e: RingError) -> Error {
+    match e {
+        RingError::NoSpace => ENOSPC,
+        RingError::Broken | RingError::Fault(_) => EIO,
+        _ => EINVAL,
+    }
+}
+
 /// Most segments of one buffer.
 pub(crate) const MAX_SEGS: usize = 32;
 
@@ -238,11 +247,7 @@ impl<T: Send> Queue<T> {
             // `free` has room: we just took from it.
             let _ = inner.free.push(slot, GFP_ATOMIC);
             drop(inner);
-            let e = match e {
-                RingError::NoSpace => ENOSPC,
-                RingError::Broken | RingError::Fault(_) => EIO,
-                _ => EINVAL,
-            };
+            let e = ring_errno(e);
             return Err((e, Self::give_back(mapped, None, unmapped), token));
         }
         inner.entries[usize::from(slot)] = Some(InFlight {
@@ -289,11 +294,7 @@ impl<T: Send> Queue<T> {
         {
             // `free` has room: we just took from it.
             let _ = inner.free.push(slot, GFP_ATOMIC);
-            let e = match e {
-                RingError::NoSpace => ENOSPC,
-                RingError::Broken | RingError::Fault(_) => EIO,
-                _ => EINVAL,
-            };
+            let e = ring_errno(e);
             if e == ENOSPC {
                 on_full(&token);
             }
