@@ -56,7 +56,10 @@ mkdir -p "$gen"
 vb=$gen/virtio_bindings.rs
 hdr=$VRS_TOP/drivers/virtio/bindings/virtio_helper.h
 cmd=$out/rust/bindings/.bindings_generated.rs.cmd
-newer_h=$(find "$VRS_TOP/drivers/virtio/bindings" -name '*.h' -newer "$vb" 2>/dev/null | head -n1)
+# (No output yet, as in a fresh clone: find fails, which must not end the
+# script under pipefail; the -s test below regenerates it.)
+newer_h=
+[ -s "$vb" ] && newer_h=$(find "$VRS_TOP/drivers/virtio/bindings" -name '*.h' -newer "$vb" | head -n1)
 if [ ! -s "$vb" ] || [ -n "$newer_h" ] ||
 	[ "$VRS_TOP/include/uapi/linux/virtio_mmio_msi.h" -nt "$vb" ] ||
 	[ "$cmd" -nt "$vb" ]; then
