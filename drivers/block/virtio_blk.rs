@@ -142,9 +142,8 @@ impl Queues {
             let mut broken = false;
             while let Some(r) = q.pop() {
                 let Ok(used) = r else {
-                    // Reported once by the queue. The requests still in
-                    // flight stay with the device: see "Not yet" in
-                    // Documentation/virtio/drivers.rst.
+                    // The device misbehaved: reported once by the queue,
+                    // and `device_fault` fails what is in flight.
                     broken = true;
                     break;
                 };
@@ -329,7 +328,12 @@ impl driver::Driver for VirtioBlk {
         for r in rings {
             dma_dev.get_or_insert_with(|| r.dma_dev.clone());
             depth = depth.min(u32::from(r.num));
-            vqs.push(KBox::pin_init(Queue::new(r)?, GFP_KERNEL)?, GFP_KERNEL)?;
+            let q = KBox::pin_init(Queue::new(r)?, GFP_KERNEL)?;
+            // The status byte is the only thing the device writes besides
+            // the data: a longer used length than the request's writable
+            // buffers is a device fault, not something to clamp.
+            q.set_strict_used_len(true);
+            vqs.push(q, GFP_KERNEL)?;
         }
         let queues = Arc::new(
             Queues {
@@ -402,6 +406,25 @@ impl driver::Driver for VirtioBlk {
     fn remove(_dev: &Device<'_>, data: Pin<&BlkData>) {
         // del_gendisk drains the requests in flight: the device still works.
         drop(data.disk.lock().take());
+    }
+
+    fn device_fault(_dev: &Device<'_>, data: Pin<&BlkData>) {
+        // Every queue's requests come back (the device is reset first) and
+        // fail; new ones fail at once. The disk stays until the device is
+        // unbound: rebinding starts it afresh. The layer logged the fault:
+        // nothing more here (one line per fault).
+        for q in data.queues.vqs.iter() {
+            let mut first = true;
+            for rq in q.reclaim().drain_all() {
+                if first {
+                    // Hardware queues stopped on a full ring run again
+                    // (and fail their requests at once).
+                    rq.start_stopped_queues();
+                    first = false;
+                }
+                rq.end(Status::IOERR);
+            }
+        }
     }
 
     fn config_changed(dev: &Device<'_>, data: Pin<&BlkData>) {

@@ -239,6 +239,12 @@ impl driver::Driver for VirtioRng {
         data.rng.done();
     }
 
+    fn device_fault(_dev: &Device<'_>, data: Pin<&RngData>) {
+        // Readers already left with EIO (`done`); the buffer with the
+        // device comes back now rather than at removal.
+        drop(data.rng.queue.reclaim());
+    }
+
     fn remove(_dev: &Device<'_>, data: Pin<&RngData>) {
         data.rng.state.lock().removed = true;
         data.rng.filled.notify_all();

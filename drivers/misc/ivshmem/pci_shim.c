@@ -9,6 +9,10 @@
 #include <linux/io.h>
 #include <linux/pci.h>
 
+/* Called from Rust (pciext.rs declares them there). */
+int vrs_pci_claim_wc(struct pci_dev *pdev, int bar, const char *name);
+void vrs_pci_release_wc(struct pci_dev *pdev, int bar);
+
 int vrs_pci_claim_wc(struct pci_dev *pdev, int bar, const char *name)
 {
 	int ret = pci_request_region(pdev, bar, name);

@@ -27,10 +27,10 @@ use super::virtio::sys;
 use core::{
     marker::PhantomData,
     ptr::NonNull,
-    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering},
+    sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{
-    bindings, device,
+    bindings, debugfs, device,
     device_id::{IdTable, RawDeviceId},
     dma::{Coherent, DataDirection},
     ffi::c_void,
@@ -78,6 +78,91 @@ unsafe impl RawDeviceId for DeviceId {
 /// The id table type of a [`Driver`].
 pub(crate) type IdTableRef = &'static dyn IdTable<DeviceId, ()>;
 
+/// Queues with their own counters; higher ones count on the last.
+pub(crate) const QUEUE_STATS: usize = 16;
+
+/// The counters of one queue: what its ring did (kept by
+/// `Queue`) and the interrupt callbacks it got (kept here; with a shared
+/// wired interrupt, the transport calls every queue's callback).
+#[derive(Default)]
+pub(crate) struct QueueStats {
+    /// Buffers made available.
+    pub(crate) added: AtomicU64,
+    /// Notifications sent to the device.
+    pub(crate) kicks: AtomicU64,
+    /// Kick decisions where the device did not want a notification
+    /// (event index / `NO_NOTIFY`).
+    pub(crate) kicks_suppressed: AtomicU64,
+    /// Used buffers taken back.
+    pub(crate) used: AtomicU64,
+    /// Interrupt callbacks of the queue.
+    pub(crate) callbacks: AtomicU64,
+}
+
+/// The counters of one bound device, in the driver's debugfs directory:
+/// `/sys/kernel/debug/<driver>/<virtioN>`:
+///
+/// ```text
+/// queue 0: added 4096 kicks 4090 kicks_suppressed 6 used 4096 callbacks 4001
+/// fault: none
+/// ```
+///
+/// `fault` names the queue that found the device misbehaving, if one did.
+pub(crate) struct DevStats {
+    queues: [QueueStats; QUEUE_STATS],
+    /// Queues set up (`find_queues`).
+    nqueues: AtomicU32,
+    /// The queue that reported a device fault, or -1.
+    fault_queue: AtomicI32,
+}
+
+impl DevStats {
+    fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            DevStats {
+                queues: [const {
+                    QueueStats {
+                        added: AtomicU64::new(0),
+                        kicks: AtomicU64::new(0),
+                        kicks_suppressed: AtomicU64::new(0),
+                        used: AtomicU64::new(0),
+                        callbacks: AtomicU64::new(0),
+                    }
+                }; QUEUE_STATS],
+                nqueues: AtomicU32::new(0),
+                fault_queue: AtomicI32::new(-1),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// The counters of queue `index`.
+    pub(crate) fn queue(&self, index: u16) -> &QueueStats {
+        &self.queues[usize::from(index).min(QUEUE_STATS - 1)]
+    }
+
+    fn show(s: &Arc<DevStats>, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        let r = Ordering::Relaxed;
+        let n = (s.nqueues.load(r) as usize).min(QUEUE_STATS);
+        for (i, q) in s.queues[..n].iter().enumerate() {
+            writeln!(
+                f,
+                "queue {}: added {} kicks {} kicks_suppressed {} used {} callbacks {}",
+                i,
+                q.added.load(r),
+                q.kicks.load(r),
+                q.kicks_suppressed.load(r),
+                q.used.load(r),
+                q.callbacks.load(r)
+            )?;
+        }
+        match s.fault_queue.load(r) {
+            q if q < 0 => writeln!(f, "fault: none"),
+            q => writeln!(f, "fault: queue {}", q),
+        }
+    }
+}
+
 /// A virtio driver on the Rust vring.
 ///
 /// Its callbacks run in process context unless said otherwise, serialised
@@ -116,6 +201,14 @@ pub(crate) trait Driver: Sized + 'static {
     /// The device's configuration changed. Process context (a work item:
     /// the transport reports the change from its interrupt handler).
     fn config_changed(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
+
+    /// A queue found that the device misbehaved (a used id or length it
+    /// cannot have written, a ring index that jumped): the layer logged it
+    /// once for the device. Process context (a work item), at most once
+    /// per binding. The device still runs: take back what is in flight
+    /// with `Queue::reclaim` (which resets the device first) and fail it.
+    /// The device stays unusable until it is bound again.
+    fn device_fault(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
 }
 
 /// The driver's state of one device, in `vdev->priv`.
@@ -124,10 +217,15 @@ struct Bound<D: Driver> {
     /// Runs `config_changed` in process context (first field: the work
     /// function finds the `Bound` from it).
     work: Opaque<bindings::work_struct>,
+    /// Runs `device_fault` in process context.
+    fault_work: Opaque<bindings::work_struct>,
     /// The driver's data once probe returned; null before and after.
     data: AtomicPtr<Pin<KBox<D::Data>>>,
     vdev: NonNull<sys::virtio_device>,
     ops: &'static sys::vrs_raw_queue_ops,
+    /// The device's counters and their debugfs file.
+    stats: Arc<DevStats>,
+    _stats_file: Option<Pin<KBox<debugfs::File<Arc<DevStats>>>>>,
 }
 
 /// A virtio device during a [`Driver`] callback.
@@ -137,8 +235,12 @@ pub(crate) struct Device<'a> {
     ops: &'static sys::vrs_raw_queue_ops,
     /// Calls the driver's `queue_done` (set by the probe of `D`).
     dispatch: unsafe fn(*mut sys::virtio_device, u16),
+    /// Schedules the driver's `device_fault`.
+    fault: unsafe fn(*mut sys::virtio_device),
     /// Queues found (the highest index + 1), for the poll after probe.
     nqueues: AtomicU32,
+    /// The device's counters.
+    stats: Arc<DevStats>,
     _p: PhantomData<&'a sys::virtio_device>,
 }
 
@@ -250,6 +352,7 @@ impl Device<'_> {
                     vdev: self.vdev,
                     index,
                     dispatch: self.dispatch,
+                    stats: self.stats.clone(),
                 },
                 GFP_KERNEL,
             )?;
@@ -258,6 +361,9 @@ impl Device<'_> {
             Shared {
                 vdev: self.vdev,
                 ops: self.ops,
+                fault: self.fault,
+                faulted: AtomicBool::new(false),
+                stats: self.stats.clone(),
                 stopped: AtomicBool::new(false),
                 ctxs,
                 enabled: AtomicBool::new(false),
@@ -337,6 +443,7 @@ impl Device<'_> {
         kernel::error::to_result(r)?;
         shared.enabled.store(true, Ordering::Release);
         self.nqueues.store(u32::from(n), Ordering::Relaxed);
+        self.stats.nqueues.store(u32::from(n), Ordering::Relaxed);
         Ok(rings)
     }
 }
@@ -361,6 +468,7 @@ struct QueueCtx {
     vdev: NonNull<sys::virtio_device>,
     index: u16,
     dispatch: unsafe fn(*mut sys::virtio_device, u16),
+    stats: Arc<DevStats>,
 }
 
 /// # Safety
@@ -370,6 +478,10 @@ unsafe extern "C" fn queue_callback(ctx: *mut c_void) -> bool {
     // SAFETY: the transport passes back the context we gave it, which
     // lives until `del_queues` returns (after the interrupt is freed).
     let ctx = unsafe { &*ctx.cast::<QueueCtx>() };
+    ctx.stats
+        .queue(ctx.index)
+        .callbacks
+        .fetch_add(1, Ordering::Relaxed);
     // SAFETY: the dispatch function of the bound driver.
     unsafe { (ctx.dispatch)(ctx.vdev.as_ptr(), ctx.index) };
     true
@@ -380,6 +492,12 @@ unsafe extern "C" fn queue_callback(ctx: *mut c_void) -> bool {
 pub(crate) struct Shared {
     vdev: NonNull<sys::virtio_device>,
     ops: &'static sys::vrs_raw_queue_ops,
+    /// Schedules the driver's `device_fault` (`Registration::fault`).
+    fault: unsafe fn(*mut sys::virtio_device),
+    /// A queue reported a device fault.
+    faulted: AtomicBool,
+    /// The device's counters.
+    stats: Arc<DevStats>,
     /// The device was reset: it no longer uses the rings or buffers.
     stopped: AtomicBool,
     /// `find_queues` succeeded: `del_queues` is due.
@@ -416,6 +534,39 @@ impl Shared {
         unsafe {
             sys::vrs_virtio_test_bit(self.vdev.as_ptr(), super::vring::VIRTIO_RING_F_EVENT_IDX)
         }
+    }
+
+    /// Queue `index` found the device misbehaving (`what`): log it, once
+    /// per device, and have the driver's [`Driver::device_fault`] run.
+    /// Any context (the queue finds it in its interrupt callback).
+    pub(crate) fn report_fault(&self, index: u16, what: &dyn core::fmt::Debug) {
+        if self.faulted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.stats
+            .fault_queue
+            .store(i32::from(index), Ordering::Relaxed);
+        // SAFETY: the device is alive while we exist.
+        let dev: &device::Device =
+            unsafe { device::Device::from_raw(&raw mut (*self.vdev.as_ptr()).dev) };
+        dev_err!(
+            dev,
+            "queue {}: device misbehaved ({:?}); stopping the device\n",
+            index,
+            what
+        );
+        // SAFETY: the bound driver's function for its own device.
+        unsafe { (self.fault)(self.vdev.as_ptr()) };
+    }
+
+    /// The counters of queue `index`.
+    pub(crate) fn queue_stats(&self, index: u16) -> &QueueStats {
+        self.stats.queue(index)
+    }
+
+    /// Whether a queue reported a device fault.
+    pub(crate) fn faulted(&self) -> bool {
+        self.faulted.load(Ordering::Acquire)
     }
 
     /// Make sure the device no longer touches rings or buffers: reset it
@@ -628,6 +779,8 @@ impl Drop for MappedBuf {
 /// The registration of driver `D` on the virtio bus.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Registration<D: Driver> {
+    /// `/sys/kernel/debug/<driver>/`: a counters file per device.
+    dir: debugfs::Dir,
     #[pin]
     drv: Opaque<sys::virtio_driver>,
     features: KVec<u32>,
@@ -643,6 +796,7 @@ impl<D: Driver> Registration<D> {
     /// Register `D` for `module`.
     pub(crate) fn new(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(&this in Self {
+            dir: debugfs::Dir::new(D::NAME),
             features: {
                 let mut v = KVec::with_capacity(D::FEATURES.len(), GFP_KERNEL)?;
                 v.extend_from_slice(D::FEATURES, GFP_KERNEL)?;
@@ -700,17 +854,30 @@ impl<D: Driver> Registration<D> {
         }
     }
 
-    fn device<'a>(
-        vdev: *mut sys::virtio_device,
-        ops: &'static sys::vrs_raw_queue_ops,
-    ) -> Device<'a> {
+    fn device<'a>(b: &Bound<D>) -> Device<'a> {
         Device {
-            // SAFETY: the core calls us with a valid device.
-            vdev: unsafe { NonNull::new_unchecked(vdev) },
-            ops,
+            vdev: b.vdev,
+            ops: b.ops,
             dispatch: Self::dispatch,
+            fault: Self::fault,
             nqueues: AtomicU32::new(0),
+            stats: b.stats.clone(),
             _p: PhantomData,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` is being probed by our driver (`dev.driver` is ours).
+    unsafe fn registration<'a>(vdev: *mut sys::virtio_device) -> &'a Self {
+        // SAFETY: during probe `dev.driver` is the `device_driver` inside
+        // the `virtio_driver` of our registration (its first field), which
+        // lives until the driver is unregistered, after every removal.
+        unsafe {
+            let drv = (*vdev).dev.driver.cast::<u8>();
+            &*drv
+                .sub(core::mem::offset_of!(Self, drv))
+                .cast::<Self>()
         }
     }
 
@@ -730,25 +897,47 @@ impl<D: Driver> Registration<D> {
             );
             return ENODEV.to_errno();
         };
+        let stats = match DevStats::new() {
+            Ok(s) => s,
+            Err(e) => return e.to_errno(),
+        };
+        // SAFETY: we are probing `vdev`.
+        let reg = unsafe { Self::registration(vdev) };
+        // SAFETY: the device is valid; its name was set at registration.
+        let name = unsafe { CStr::from_char_ptr(bindings::dev_name(&raw const (*vdev).dev)) };
+        // Without debugfs (or memory for the file) the counters still run.
+        let file = KBox::pin_init(
+            reg.dir
+                .read_callback_file(name, stats.clone(), &DevStats::show),
+            GFP_KERNEL,
+        )
+        .ok();
         let bound = match KBox::new(
             Bound::<D> {
                 work: Opaque::uninit(),
+                fault_work: Opaque::uninit(),
                 data: AtomicPtr::new(core::ptr::null_mut()),
                 // SAFETY: the core calls us with a valid device.
                 vdev: unsafe { NonNull::new_unchecked(vdev) },
                 ops,
+                stats,
+                _stats_file: file,
             },
             GFP_KERNEL,
         ) {
             Ok(b) => KBox::into_raw(b),
             Err(e) => return Error::from(e).to_errno(),
         };
-        // SAFETY: `bound` is valid and not shared yet; the work item is
-        // initialised before anyone can schedule it.
-        unsafe { sys::vrs_virtio_work_init((*bound).work.get().cast(), Some(Self::config_work)) };
+        // SAFETY: `bound` is valid and not shared yet; the work items are
+        // initialised before anyone can schedule them.
+        unsafe {
+            sys::vrs_virtio_work_init((*bound).work.get().cast(), Some(Self::config_work));
+            sys::vrs_virtio_work_init((*bound).fault_work.get().cast(), Some(Self::fault_work));
+        }
         // SAFETY: the device is ours during probe; callbacks read it.
         unsafe { sys::vrs_virtio_priv_release(vdev, bound.cast()) };
-        let dev = Self::device(vdev, ops);
+        // SAFETY: ours until remove (or the error path below).
+        let dev = Self::device(unsafe { &*bound });
         match D::probe(&dev).and_then(|d| KBox::new(d, GFP_KERNEL).map_err(Error::from)) {
             Ok(data) => {
                 // SAFETY: `bound` is ours until remove.
@@ -784,17 +973,24 @@ impl<D: Driver> Registration<D> {
             return;
         };
         let data = b.data.load(Ordering::Acquire);
-        if let Some(ops) = ops {
-            let dev = Self::device(vdev, ops);
+        if ops.is_some() {
+            let dev = Self::device(b);
             // SAFETY: set by probe, dropped below only.
             if let Some(d) = unsafe { data.as_ref() } {
                 D::remove(&dev, d.as_ref());
             }
         }
         // The core disabled configuration changes before calling us: no
-        // new work is queued; wait for one that runs.
+        // new work is queued; wait for one that runs. The fault work is
+        // cancelled only now: `D::remove` may wait for requests that it
+        // fails (a disk's del_gendisk). A fault reported from here on is
+        // not handled: the reset below and dropping the queues take back
+        // the buffers anyway.
         // SAFETY: initialised in probe.
-        unsafe { bindings::cancel_work_sync(b.work.get().cast()) };
+        unsafe {
+            bindings::cancel_work_sync(b.work.get().cast());
+            bindings::cancel_work_sync(b.fault_work.get().cast());
+        }
         b.data.store(core::ptr::null_mut(), Ordering::Release);
         // The device stops; running callbacks (which may still hold the
         // old data pointer) finish before this returns.
@@ -841,13 +1037,13 @@ impl<D: Driver> Registration<D> {
         // SAFETY: as in `config_changed`.
         let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
         // SAFETY: as above.
-        let (Some(ops), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
+        let (Some(_), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
             return;
         };
         // SAFETY: the core runs scan right after our probe succeeded, with
         // the device lock held: remove cannot run concurrently.
         if let Some(d) = unsafe { b.data.load(Ordering::Acquire).as_ref() } {
-            D::scan(&Self::device(vdev, ops), d.as_ref());
+            D::scan(&Self::device(b), d.as_ref());
         }
     }
 
@@ -865,6 +1061,35 @@ impl<D: Driver> Registration<D> {
 
     /// # Safety
     ///
+    /// As the fault function of a [`Shared`]: `vdev` is bound to us.
+    unsafe fn fault(vdev: *mut sys::virtio_device) {
+        // SAFETY: per the function's contract.
+        if let Some(b) = unsafe { Self::bound(vdev) } {
+            // SAFETY: initialised in probe; cancelled in remove.
+            unsafe { sys::vrs_virtio_schedule_work(b.fault_work.get().cast()) };
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Only as the fault work function of a `Bound<D>`.
+    unsafe extern "C" fn fault_work(work: *mut bindings::work_struct) {
+        // SAFETY: `work` is the `fault_work` field of a live `Bound<D>`:
+        // remove cancels the work before freeing it.
+        let b = unsafe {
+            &*work
+                .cast::<u8>()
+                .sub(core::mem::offset_of!(Bound<D>, fault_work))
+                .cast::<Bound<D>>()
+        };
+        // SAFETY: as in `config_work`.
+        if let Some(d) = unsafe { b.data.load(Ordering::Acquire).as_ref() } {
+            D::device_fault(&Self::device(b), d.as_ref());
+        }
+    }
+
+    /// # Safety
+    ///
     /// Only as the work function of a `Bound<D>`.
     unsafe extern "C" fn config_work(work: *mut bindings::work_struct) {
         // SAFETY: `work` is the first field of a live `Bound<D>` (repr(C)):
@@ -873,7 +1098,7 @@ impl<D: Driver> Registration<D> {
         // SAFETY: non-null data lives until remove, which cancels (waits
         // for) this work before dropping it.
         if let Some(d) = unsafe { b.data.load(Ordering::Acquire).as_ref() } {
-            D::config_changed(&Self::device(b.vdev.as_ptr(), b.ops), d.as_ref());
+            D::config_changed(&Self::device(b), d.as_ref());
         }
     }
 }

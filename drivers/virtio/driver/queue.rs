@@ -12,8 +12,10 @@
 //! `DMA_FROM_DEVICE`) and [`Queue::pop`] unmaps them and gives token and
 //! buffers back. The ring's integer id is only the index of the token's
 //! slot; a device that returns an id that is not in flight, or a bad
-//! length, is caught by the ring's hardening and reported once
-//! ([`Queue::pop`] returns `EIO` from then on).
+//! length, is caught by the ring's hardening and reported once per device
+//! (`Shared::report_fault`: one log line, then the driver's
+//! `device_fault`, which takes the buffers in flight back with
+//! [`Queue::reclaim`]). [`Queue::pop`] returns `EIO` from then on.
 //!
 //! Locking: one `SpinLockIrq` per queue around every ring operation; the
 //! queue's interrupt callback takes it too. The notification (an MMIO write
@@ -31,9 +33,9 @@ use super::vring::{
 };
 use super::{
     dma_ring::SharedRing,
-    driver::{DmaSegments, MappedBuf, Rings, Shared},
+    driver::{DmaSegments, MappedBuf, QueueStats, Rings, Shared},
 };
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
     device::Device,
     dma::DataDirection,
@@ -72,19 +74,6 @@ pub(crate) struct Used<T> {
     pub(crate) len: u32,
 }
 
-/// Counters of one queue, for the notification accounting.
-#[derive(Default)]
-pub(crate) struct Stats {
-    /// Buffers added.
-    pub(crate) added: AtomicU64,
-    /// Notifications sent to the device.
-    pub(crate) kicks: AtomicU64,
-    /// Kick decisions where the device did not want one.
-    pub(crate) kicks_suppressed: AtomicU64,
-    /// Used buffers taken.
-    pub(crate) used: AtomicU64,
-}
-
 struct InFlight<T> {
     token: T,
     segs: KVec<(MappedBuf, bool)>,
@@ -98,6 +87,8 @@ struct Inner<T> {
     free: KVec<u16>,
     /// The device misbehaved (reported once).
     faulted: bool,
+    /// [`Queue::reclaim`] took everything back: nothing is added again.
+    dead: bool,
 }
 
 /// A virtqueue with tokens of type `T`.
@@ -110,8 +101,6 @@ pub(crate) struct Queue<T: Send> {
     index: u16,
     num: u16,
     ndata: bool,
-    /// Counters.
-    pub(crate) stats: Stats,
 }
 
 impl<T: Send> Queue<T> {
@@ -154,14 +143,18 @@ impl<T: Send> Queue<T> {
         }
         let ndata = rings.shared.notification_data();
         Ok(try_pin_init!(Self {
-            inner <- new_spinlock_irq!(Inner { ring, entries, free, faulted: false }),
+            inner <- new_spinlock_irq!(Inner { ring, entries, free, faulted: false, dead: false }),
             shared: rings.shared,
             dma_dev: rings.dma_dev,
             index: rings.index,
             num,
             ndata,
-            stats: Stats::default(),
         }? Error))
+    }
+
+    /// The queue's counters (also in the driver's debugfs file).
+    pub(crate) fn stats(&self) -> &QueueStats {
+        self.shared.queue_stats(self.index)
     }
 
     /// The queue's index on the device.
@@ -236,6 +229,10 @@ impl<T: Send> Queue<T> {
         }
         let n = mapped.len();
         let mut inner = self.inner.lock();
+        if inner.dead {
+            drop(inner);
+            return Err((EIO, Self::give_back(mapped, None, unmapped), token));
+        }
         let Some(slot) = inner.free.pop() else {
             drop(inner);
             return Err((ENOSPC, Self::give_back(mapped, None, unmapped), token));
@@ -255,7 +252,7 @@ impl<T: Send> Queue<T> {
             segs: mapped,
         });
         drop(inner);
-        self.stats.added.fetch_add(1, Relaxed);
+        self.stats().added.fetch_add(1, Relaxed);
         Ok(())
     }
 
@@ -278,6 +275,10 @@ impl<T: Send> Queue<T> {
         T: DmaSegments,
     {
         let mut inner = self.inner.lock();
+        if inner.dead {
+            drop(inner);
+            return Err((EIO, token));
+        }
         let (bufs, nout) = token.segments();
         if bufs.is_empty() || nout > bufs.len() {
             drop(inner);
@@ -309,7 +310,7 @@ impl<T: Send> Queue<T> {
         let notify = kick && inner.ring.kick_prepare();
         let next = inner.ring.notification_data();
         drop(inner);
-        self.stats.added.fetch_add(1, Relaxed);
+        self.stats().added.fetch_add(1, Relaxed);
         if kick {
             self.notify(notify, next);
         }
@@ -353,7 +354,7 @@ impl<T: Send> Queue<T> {
 
     fn notify(&self, kick: bool, next: u16) -> bool {
         if !kick {
-            self.stats.kicks_suppressed.fetch_add(1, Relaxed);
+            self.stats().kicks_suppressed.fetch_add(1, Relaxed);
             return false;
         }
         let data = if self.ndata {
@@ -362,7 +363,7 @@ impl<T: Send> Queue<T> {
             u32::from(self.index)
         };
         self.shared.notify(self.index, data);
-        self.stats.kicks.fetch_add(1, Relaxed);
+        self.stats().kicks.fetch_add(1, Relaxed);
         true
     }
 
@@ -370,6 +371,9 @@ impl<T: Send> Queue<T> {
     /// misbehaved (reported in the log the first time).
     pub(crate) fn pop(&self) -> Option<Result<Used<T>>> {
         let mut inner = self.inner.lock();
+        if inner.dead {
+            return None;
+        }
         let got = inner.ring.get_used();
         let (slot, len) = match got {
             Ok(Some(x)) => x,
@@ -379,11 +383,10 @@ impl<T: Send> Queue<T> {
                 inner.faulted = true;
                 drop(inner);
                 if first {
-                    pr_err!(
-                        "virtio queue {}: device misbehaved ({:?}); queue stopped\n",
-                        self.index,
-                        e
-                    );
+                    match e {
+                        RingError::Fault(f) => self.shared.report_fault(self.index, &f),
+                        e => self.shared.report_fault(self.index, &e),
+                    }
                 }
                 return Some(Err(EIO));
             }
@@ -395,7 +398,7 @@ impl<T: Send> Queue<T> {
         }
         drop(inner);
         let entry = entry?;
-        self.stats.used.fetch_add(1, Relaxed);
+        self.stats().used.fetch_add(1, Relaxed);
         let mut segs = KVec::with_capacity(entry.segs.len(), GFP_ATOMIC).unwrap_or_default();
         for (m, write) in entry.segs {
             let _ = segs.push(
@@ -432,6 +435,38 @@ impl<T: Send> Queue<T> {
     /// Whether the device broke the queue.
     pub(crate) fn is_broken(&self) -> bool {
         self.inner.lock().ring.is_broken()
+    }
+
+    /// Treat a used length above what the buffer can take as a device
+    /// fault (for drivers that trust the device's length) instead of
+    /// clamping it (the default).
+    pub(crate) fn set_strict_used_len(&self, strict: bool) {
+        self.inner.lock().ring.set_strict_used_len(strict)
+    }
+
+    /// Take back every buffer in flight, for a device that misbehaved
+    /// (`Driver::device_fault`): reset the device (once for all its
+    /// queues, so it no longer touches any buffer), unmap the buffers and
+    /// return the tokens, in no particular order. The queue is dead
+    /// afterwards: `add` fails with `EIO`, `pop` finds nothing. Process
+    /// context (the reset waits for running interrupt callbacks).
+    pub(crate) fn reclaim(&self) -> KVec<T> {
+        self.shared.stop();
+        let entries = {
+            let mut inner = self.inner.lock();
+            inner.dead = true;
+            while inner.ring.detach_unused().is_some() {}
+            core::mem::take(&mut inner.entries)
+        };
+        let mut out = KVec::with_capacity(entries.len(), GFP_KERNEL).unwrap_or_default();
+        for e in entries.into_iter().flatten() {
+            // Unmaps the buffers (a failed push drops the token: freed,
+            // not leaked; only with a failed allocation above).
+            let InFlight { token, segs } = e;
+            drop(segs);
+            let _ = out.push(token, GFP_KERNEL);
+        }
+        out
     }
 }
 

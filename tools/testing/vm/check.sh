@@ -159,7 +159,7 @@ if [ -z "$host_only" ]; then
 			continue
 		fi
 		phase "$arch-debug build" SECONDS-t
-		for conf in ${VRS_DEBUG_CONFS:-vring/vm.conf virtio_mmio/vm.conf virtio_mmio/vm.msi.conf ivshmem/vm.conf ivshmem/vm.twoguest.conf virtio_drivers/vm.conf virtio_drivers/vm.blk.conf}; do
+		for conf in ${VRS_DEBUG_CONFS:-vring/vm.conf virtio_mmio/vm.conf virtio_mmio/vm.msi.conf ivshmem/vm.conf ivshmem/vm.twoguest.conf virtio_drivers/vm.conf virtio_drivers/vm.blk.conf virtio_drivers/vm.fault.conf}; do
 			area=$(dirname "$conf")
 			c=$(basename "$conf" .conf); c=${c#vm}
 			area=$area$c

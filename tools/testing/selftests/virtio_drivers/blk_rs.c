@@ -11,6 +11,9 @@
  * - flush (write cache), discard and write zeroes read back as zeroes;
  * - the multiqueue disk has one hardware queue per virtqueue, and each
  *   CPU's reads succeed;
+ * - the ring's own counters (debugfs of virtio_blk_rs): at queue depth 1,
+ *   one kick and at most one interrupt per request, and the kicks the ring
+ *   counts are the notifications the transport counts;
  * - resize through QMP reaches the disk's capacity;
  * - unbind under I/O fails the reader cleanly, the disk comes back;
  * - the stock C virtio_blk reads back what the Rust driver wrote (and the
@@ -295,6 +298,91 @@ TEST_F_TIMEOUT(blk, multiqueue, 300)
 		ksft_print_msg("%s: %d hardware queues, reads from %ld CPUs\n", d->name, hw, ncpu);
 	}
 	EXPECT_EQ(1, found) TH_LOG("no multiqueue disk");
+}
+
+/* Sums of the ring counters of a disk (all its queues). */
+struct ring_counters {
+	long long added, kicks, suppressed, used, callbacks;
+	int queues;
+	char fault[32];
+};
+
+static int ring_counters(const char *vdev, struct ring_counters *c)
+{
+	char p[PATH_MAX], line[256];
+	FILE *f;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(p, sizeof(p), "/sys/kernel/debug/" DRIVER "/%s", vdev);
+	f = fopen(p, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		long long a, k, s, u, i;
+		int q;
+
+		if (sscanf(line, "queue %d: added %lld kicks %lld kicks_suppressed %lld used %lld callbacks %lld",
+			   &q, &a, &k, &s, &u, &i) == 6) {
+			c->added += a;
+			c->kicks += k;
+			c->suppressed += s;
+			c->used += u;
+			c->callbacks += i;
+			c->queues++;
+		} else if (!strncmp(line, "fault: ", 7)) {
+			snprintf(c->fault, sizeof(c->fault), "%.*s", (int)strcspn(line + 7, "\n"), line + 7);
+		}
+	}
+	fclose(f);
+	return c->queues ? 0 : -1;
+}
+
+/*
+ * The ring's notification accounting, from its own counters: 256 reads at
+ * queue depth 1 on each disk take one request each, one kick each (the
+ * device is idle when each is added, with or without event index) and at
+ * most one interrupt callback each (per queue: a wired interrupt calls
+ * every queue's); every kick the ring counts is a notification the
+ * transport counts (two counters in two modules).
+ */
+TEST_F_TIMEOUT(blk, ring_counters, 300)
+{
+	const int n = 256;
+
+	ASSERT_GT(self->n, 0);
+	for (int i = 0; i < self->n; i++) {
+		struct disk *d = &self->d[i];
+		struct ring_counters a, b;
+		long long na, nb;
+		unsigned char *buf;
+		int fd;
+
+		ASSERT_EQ(0, ring_counters(d->v.name, &a)) TH_LOG("%s: no debugfs counters", d->v.name);
+		na = notifies_of(d->v.pdev, -1);
+		ASSERT_LE(0, na);
+		fd = open_direct(d->path);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, posix_memalign((void **)&buf, 4096, 4096));
+		for (int k = 0; k < n; k++)
+			ASSERT_EQ(4096, pread(fd, buf, 4096, (off_t)(k * 7 % 2048) * 4096));
+		free(buf);
+		close(fd);
+		ASSERT_EQ(0, ring_counters(d->v.name, &b));
+		nb = notifies_of(d->v.pdev, -1);
+		EXPECT_STREQ("none", b.fault);
+		/* Nothing else uses the disk meanwhile (a little slack). */
+		EXPECT_LE(n, b.added - a.added) TH_LOG("%s", d->name);
+		EXPECT_GE(n + 8, b.added - a.added) TH_LOG("%s", d->name);
+		EXPECT_EQ(b.added - a.added, b.used - a.used) TH_LOG("%s: in flight at rest", d->name);
+		EXPECT_EQ(b.added - a.added, b.kicks - a.kicks) TH_LOG("%s: kicks at depth 1", d->name);
+		EXPECT_GE((b.used - a.used) * b.queues, b.callbacks - a.callbacks) TH_LOG("%s", d->name);
+		EXPECT_LT(0, b.callbacks - a.callbacks) TH_LOG("%s", d->name);
+		EXPECT_EQ(b.kicks - a.kicks, nb - na) TH_LOG("%s: ring kicks vs transport notifications", d->name);
+		ksft_print_msg("%s (%s): %d reads: %.2f kicks, %.2f callbacks per request; totals: added %lld kicks %lld suppressed %lld callbacks %lld\n",
+			       d->name, d->v.name, n, (double)(b.kicks - a.kicks) / (b.added - a.added),
+			       (double)(b.callbacks - a.callbacks) / (b.used - a.used),
+			       b.added, b.kicks, b.suppressed, b.callbacks);
+	}
 }
 
 /* The 8 MiB disk (d0) grows to 24 MiB over QMP. */
