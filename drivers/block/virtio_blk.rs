@@ -136,6 +136,11 @@ impl Queues {
         let Some(q) = self.vqs.get(usize::from(index)) else {
             return;
         };
+        if !q.more_used() {
+            // Another queue's interrupt (a wired line is shared by all):
+            // leave this ring's interrupt state alone.
+            return;
+        }
         let mut last: Option<(Rq, Status)> = None;
         loop {
             q.disable_cb();

@@ -875,9 +875,7 @@ impl<D: Driver> Registration<D> {
         // lives until the driver is unregistered, after every removal.
         unsafe {
             let drv = (*vdev).dev.driver.cast::<u8>();
-            &*drv
-                .sub(core::mem::offset_of!(Self, drv))
-                .cast::<Self>()
+            &*drv.sub(core::mem::offset_of!(Self, drv)).cast::<Self>()
         }
     }
 

@@ -416,6 +416,16 @@ impl<T: Send> Queue<T> {
         }))
     }
 
+    /// Whether a used buffer (or a device fault) waits to be popped: a
+    /// read, no write to the ring. An interrupt callback that finds
+    /// nothing returns at once: with a wired interrupt the transport runs
+    /// every queue's callback (as `vring_interrupt()` does with
+    /// `more_used()`).
+    pub(crate) fn more_used(&self) -> bool {
+        let inner = self.inner.lock();
+        !inner.dead && inner.ring.more_used()
+    }
+
     /// Ask for used-buffer interrupts; `false` if buffers are already
     /// waiting (pop them first, then ask again).
     pub(crate) fn enable_cb(&self) -> bool {

@@ -362,9 +362,21 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
         is_used(self.mem.load16(self.lay.d(pos) + 14), wrap)
     }
 
-    /// Whether a used buffer is waiting.
+    /// Whether a used buffer is waiting, or something [`get_used`] would
+    /// report as a fault (the oldest buffer's descriptor with an AVAIL flag
+    /// that is not this lap's): an interrupt handler that checks this
+    /// first (as `vring_interrupt()` does) must not miss a misbehaving
+    /// device.
+    ///
+    /// [`get_used`]: PackedDriver::get_used
     pub fn more_used(&self) -> bool {
-        self.num_free != self.lay.num && self.used_at(self.last_used, self.used_wrap)
+        if self.num_free == self.lay.num {
+            return false;
+        }
+        let flags = self.mem.load16(self.lay.d(self.last_used) + 14);
+        let a = flags & VRING_PACKED_DESC_F_AVAIL != 0;
+        let u = flags & VRING_PACKED_DESC_F_USED != 0;
+        a != self.used_wrap || u == self.used_wrap
     }
 
     /// Take the next used buffer: its token and the length the device
@@ -484,7 +496,7 @@ impl<M: RingMem, S: DerefMut<Target = [Slot]>> PackedDriver<M, S> {
             VRING_PACKED_EVENT_FLAG_ENABLE
         });
         self.mem.mb();
-        !(self.num_free != self.lay.num && self.used_at(self.last_used, self.used_wrap))
+        !self.more_used()
     }
 
     /// Take back one buffer the device never used (after a device reset).

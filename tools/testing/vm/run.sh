@@ -88,6 +88,7 @@ conf=$bdir/run.conf
 	cs() { read -r u _ </proc/uptime; echo $(( ${u%.*} * 100 + 10#${u#*.} )); }
 	for s in $(cat $h/rng_available); do case $s in virtio_rng_rs.*) echo $s >$h/rng_current; t0=$(cs); head -c 1048576 /dev/hwrng >/tmp/rng; t=$(( $(cs) - t0 )); [ $t -gt 0 ] || t=1; echo "$s: $(wc -c </tmp/rng) bytes from /dev/hwrng in $((t * 10)) ms ($(( 1024 * 100 / t )) KiB/s), first bytes$(od -An -tx1 -N8 /tmp/rng)";; esac; done
 	for b in /sys/block/rvd*; do [ -e "$b" ] || continue; n=${b##*/}; echo "$n: $(cat $b/size) sectors, $(ls $b/mq | wc -l) hardware queues, write cache: $(cat $b/queue/write_cache)"; t0=$(cs); dd if=/dev/$n of=/dev/null bs=64k 2>/dev/null; t=$(( $(cs) - t0 )); [ $t -gt 0 ] || t=1; echo "$n: read whole disk in $((t * 10)) ms ($(( $(cat $b/size) / 2 * 100 / t )) KiB/s)"; done
+	for f in /sys/kernel/debug/virtio_rng_rs/* /sys/kernel/debug/virtio_blk_rs/*; do [ -f "$f" ] || continue; d=${f%/*}; sed "s|^|${d##*/} ${f##*/} ring |" "$f"; done
 	echo "VRS-DRIVERS-END"'
 	CONF
 } >"$conf"
@@ -103,7 +104,8 @@ echo "== the multiqueue NIC: pings to the host end of its tap, from each CPU:"
 sed -n '/VRS-PING-BEGIN/,/VRS-PING-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
 echo "== ivshmem: doorbell ping-pong between the guest (samples/ivshmem) and a host peer, on our ivshmem-server:"
 sed -n '/VRS-IVSHMEM-BEGIN/,/VRS-IVSHMEM-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
-echo "== virtio devices and their drivers (*_rs: ours; virtio_rng_rs and virtio_blk_rs run on the Rust vring), entropy and a disk read through them:"
+echo "== virtio devices and their drivers (*_rs: ours; virtio_rng_rs and virtio_blk_rs run on the Rust vring), entropy and a disk read through them,"
+echo "   and the Rust rings' own counters (debugfs; callbacks: interrupt callbacks of the queue; fault: a queue that caught the device misbehaving):"
 sed -n '/VRS-DRIVERS-BEGIN/,/VRS-DRIVERS-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
 echo "== interrupts (virtio-mmio MSI vectors are named <device>-config, <device>-<queue>; ivshmem's ivshmem-<address>-<vector>):"
 sed -n '/VRS-INTERRUPTS-BEGIN/,/VRS-INTERRUPTS-END/p' "$log" | sed '1d;$d' | grep -E 'virtio|ivshmem|CPU' || true
