@@ -21,12 +21,7 @@ use super::virtio::sys;
 use super::vring::Buf;
 use core::ptr::NonNull;
 use kernel::{
-    bindings, device,
-    dma::DataDirection,
-    ffi::c_void,
-    prelude::*,
-    str::CStr,
-    sync::{aref::ARef, Arc},
+    bindings, device, dma::DataDirection, ffi::c_void, prelude::*, str::CStr, sync::Arc,
     types::Opaque,
 };
 
@@ -146,7 +141,7 @@ struct Pdu {
 /// let go of it (dropping it ends it with an I/O error).
 pub(crate) struct Rq {
     rq: NonNull<bindings::request>,
-    dev: Option<ARef<device::Device>>,
+    dev: Option<super::driver::DmaDev>,
 }
 
 // SAFETY: a started request may be completed from any CPU.
@@ -229,7 +224,7 @@ impl Rq {
     /// order, for [`DmaSegments`]. Undone by [`Rq::unmap`] (or the end).
     pub(crate) fn map(
         &mut self,
-        dev: &ARef<device::Device>,
+        dev: &super::driver::DmaDev,
         hdr: [u8; 16],
         payload: &[u8],
     ) -> Result {
@@ -239,7 +234,7 @@ impl Rq {
         self.unmap();
         let op = self.op();
         let p = self.pdu();
-        let d = raw_dev(dev);
+        let d = dev.raw();
         // SAFETY: the pdu is this request's, which we own until it ends;
         // nobody else touches it. All DMA mappings below are of memory in
         // it (directly mapped: blk-mq allocates requests from pages) or of
@@ -358,7 +353,7 @@ impl Rq {
             return 0xff;
         };
         let p = self.pdu();
-        let d = raw_dev(&dev);
+        let d = dev.raw();
         // SAFETY: as in `map`: undo exactly the mappings made there.
         unsafe {
             if !(*p).mapped {

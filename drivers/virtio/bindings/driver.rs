@@ -371,6 +371,7 @@ impl Device<'_> {
             GFP_KERNEL,
         )?;
         let legacy = !self.has_feature(sys::VIRTIO_F_VERSION_1);
+        let platform = self.has_feature(sys::VIRTIO_F_ACCESS_PLATFORM);
         let packed = self.has_feature(sys::VIRTIO_F_RING_PACKED);
         let indirect = self.has_feature(super::vring::VIRTIO_RING_F_INDIRECT_DESC);
         let mut rings = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
@@ -405,7 +406,16 @@ impl Device<'_> {
                 0
             };
             rings.push(
-                Rings::new(dma_dev, shared.clone(), index, num, legacy, packed, ind_max)?,
+                Rings::new(
+                    dma_dev,
+                    platform,
+                    shared.clone(),
+                    index,
+                    num,
+                    legacy,
+                    packed,
+                    ind_max,
+                )?,
                 GFP_KERNEL,
             )?;
         }
@@ -607,15 +617,52 @@ pub(crate) struct Rings {
     pub(crate) indirect: Option<(SharedRing, u16)>,
     /// Device addresses of descriptor / driver / device areas.
     addrs: (u64, u64, u64),
-    /// The device that maps buffers.
-    pub(crate) dma_dev: ARef<device::Device>,
+    /// How buffers are given to the device.
+    pub(crate) dma_dev: DmaDev,
+}
+
+/// How a device sees buffer memory. With `VIRTIO_F_ACCESS_PLATFORM` it
+/// goes through the platform's DMA translation, so buffers are mapped with
+/// the DMA API on the transport's device; without it, the device uses
+/// guest-physical addresses and bypasses any IOMMU (virtio 1.2, 6.1), so a
+/// buffer's address is its physical address, as `virtio_ring.c` does
+/// (`vring_use_dma_api()`). The rings are DMA-coherent allocations either
+/// way (on a device without an IOMMU their DMA address is physical).
+#[derive(Clone)]
+pub(crate) struct DmaDev {
+    dev: ARef<device::Device>,
+    platform: bool,
+}
+
+impl DmaDev {
+    /// The transport's device (limits, log messages).
+    pub(crate) fn device(&self) -> &device::Device {
+        &self.dev
+    }
+
+    /// Whether buffers go through the DMA API.
+    pub(crate) fn uses_dma_api(&self) -> bool {
+        self.platform
+    }
+
+    /// What the mapping shims take: the device, or null for physical
+    /// addresses (`vrs_dma_map_kmem`, `vrs_blk_map_sg`).
+    pub(crate) fn raw(&self) -> *mut bindings::device {
+        if self.platform {
+            raw_dev(&self.dev)
+        } else {
+            core::ptr::null_mut()
+        }
+    }
 }
 
 use kernel::sync::aref::ARef;
 
 impl Rings {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         dev: &device::Device<device::Bound>,
+        platform: bool,
         shared: Arc<Shared>,
         index: u16,
         num: u16,
@@ -654,9 +701,12 @@ impl Rings {
             ring,
             indirect,
             addrs,
-            dma_dev: {
-                let d: &device::Device = dev;
-                d.into()
+            dma_dev: DmaDev {
+                dev: {
+                    let d: &device::Device = dev;
+                    d.into()
+                },
+                platform,
             },
         })
     }
@@ -696,14 +746,14 @@ pub(crate) struct MappedBuf {
     buf: KVec<u8>,
     addr: u64,
     dir: DataDirection,
-    dev: ARef<device::Device>,
+    dev: DmaDev,
 }
 
 impl MappedBuf {
     /// Map `buf` (not empty) for `dev` in direction `dir`; on failure the
     /// buffer comes back with the error.
     pub(crate) fn map(
-        dev: &ARef<device::Device>,
+        dev: &DmaDev,
         buf: KVec<u8>,
         dir: DataDirection,
     ) -> core::result::Result<Self, (Error, KVec<u8>)> {
@@ -713,10 +763,10 @@ impl MappedBuf {
         let mut addr = 0u64;
         // SAFETY: `buf` is a live kmalloc allocation (KVec) of at least
         // `len` bytes that nobody else can access until `unmap`: we own
-        // it; `dev` is a device that does DMA.
+        // it; `dev` is a device that does DMA (or null: physical address).
         let r = unsafe {
             sys::vrs_dma_map_kmem(
-                raw_dev(dev),
+                dev.raw(),
                 buf.as_ptr().cast_mut().cast(),
                 buf.len(),
                 dir as i32,
@@ -748,12 +798,7 @@ impl MappedBuf {
         // SAFETY: mapped in `map` with these arguments, unmapped once
         // (`unmap` forgets `self` after this call).
         unsafe {
-            sys::vrs_dma_unmap_kmem(
-                raw_dev(&self.dev),
-                self.addr,
-                self.buf.len(),
-                self.dir as i32,
-            )
+            sys::vrs_dma_unmap_kmem(self.dev.raw(), self.addr, self.buf.len(), self.dir as i32)
         };
     }
 

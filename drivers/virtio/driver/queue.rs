@@ -33,15 +33,14 @@ use super::vring::{
 };
 use super::{
     dma_ring::SharedRing,
-    driver::{DmaSegments, MappedBuf, QueueStats, Rings, Shared},
+    driver::{DmaDev, DmaSegments, MappedBuf, QueueStats, Rings, Shared},
 };
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
-    device::Device,
     dma::DataDirection,
     new_spinlock_irq,
     prelude::*,
-    sync::{aref::ARef, Arc, SpinLockIrq},
+    sync::{Arc, SpinLockIrq},
 };
 
 /// The errno of a failed ring `add`.
@@ -97,7 +96,7 @@ pub(crate) struct Queue<T: Send> {
     #[pin]
     inner: SpinLockIrq<Inner<T>>,
     shared: Arc<Shared>,
-    dma_dev: ARef<Device>,
+    dma_dev: DmaDev,
     index: u16,
     num: u16,
     ndata: bool,

@@ -4,7 +4,9 @@
  * QEMU's virtio-blk-device behind virtio_mmio_rs (see vm.blk.conf).
  *
  * - every disk device on our transport is bound to virtio_blk_rs, with the
- *   ring features vrs.blk= declares (packed x event index x indirect);
+ *   ring features vrs.blk= declares (packed x event index x indirect, and
+ *   ACCESS_PLATFORM: buffers mapped with the DMA API, or given by physical
+ *   address without it);
  * - data: a pattern written over each whole disk with O_DIRECT, read back
  *   with scatter-gather shapes (many separate pages: multi-segment chains
  *   and indirect tables) and written again with mixed segment sizes;
@@ -41,6 +43,7 @@
 
 #define DRIVER "virtio_blk_rs"
 #define F_INDIRECT 28
+#define F_ACCESS_PLATFORM 33
 #define MIB (1024 * 1024)
 
 struct disk {
@@ -191,8 +194,9 @@ TEST_F(blk, bound_with_declared_formats)
 
 		EXPECT_STREQ(DRIVER, d->v.driver) TH_LOG("%s", d->v.name);
 		EXPECT_NE(0, d->name[0]) TH_LOG("%s has no disk", d->v.name);
-		snprintf(got, sizeof(got), "p%de%di%d", has_feature(&d->v, F_RING_PACKED),
-			 has_feature(&d->v, F_EVENT_IDX), has_feature(&d->v, F_INDIRECT));
+		snprintf(got, sizeof(got), "p%de%di%da%d", has_feature(&d->v, F_RING_PACKED),
+			 has_feature(&d->v, F_EVENT_IDX), has_feature(&d->v, F_INDIRECT),
+			 has_feature(&d->v, F_ACCESS_PLATFORM));
 		for (j = 0; j < nwant; j++)
 			if (!matched[j] && !strncmp(want[j], got, strlen(got)))
 				break;
