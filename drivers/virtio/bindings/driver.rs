@@ -914,7 +914,7 @@ impl<D: Driver> Registration<D> {
     /// # Safety
     ///
     /// `vdev` is being probed by our driver (`dev.driver` is ours).
-    unsafe fn registration<'a>(vdev: *mut sys::virtio_device) -> &'a Self {
+    unsafe fn of_probed_device<'a>(vdev: *mut sys::virtio_device) -> &'a Self {
         // SAFETY: during probe `dev.driver` is the `device_driver` inside
         // the `virtio_driver` of our registration (its first field), which
         // lives until the driver is unregistered, after every removal.
@@ -945,7 +945,7 @@ impl<D: Driver> Registration<D> {
             Err(e) => return e.to_errno(),
         };
         // SAFETY: we are probing `vdev`.
-        let reg = unsafe { Self::registration(vdev) };
+        let reg = unsafe { Self::of_probed_device(vdev) };
         // SAFETY: the device is valid; its name was set at registration.
         let name = unsafe { CStr::from_char_ptr(bindings::dev_name(&raw const (*vdev).dev)) };
         // Without debugfs (or memory for the file) the counters still run.

@@ -362,7 +362,10 @@ pub fn call_suppression<E: TestEnv>(env: &mut E, fmt: Format, event_idx: bool) -
 /// Expect the first call to report `f` and every later operation `Broken`.
 fn expect_fault<E: TestEnv>(drv: &mut Drv<'_, E>, f: Fault) -> CaseResult {
     // An interrupt handler that looks before it takes must look.
-    check!(drv.more_used(), "more_used did not see what get_used faults on");
+    check!(
+        drv.more_used(),
+        "more_used did not see what get_used faults on"
+    );
     check!(
         drv.get_used() == Err(Error::Fault(f)),
         "fault not reported as expected"
