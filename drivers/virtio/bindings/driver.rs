@@ -1024,21 +1024,22 @@ impl<D: Driver> Registration<D> {
             }
         }
         // The core disabled configuration changes before calling us: no
-        // new work is queued; wait for one that runs. The fault work is
-        // cancelled only now: `D::remove` may wait for requests that it
-        // fails (a disk's del_gendisk). A fault reported from here on is
-        // not handled: the reset below and dropping the queues take back
-        // the buffers anyway.
+        // new work is queued; wait for one that runs.
         // SAFETY: initialised in probe.
-        unsafe {
-            bindings::cancel_work_sync(b.work.get().cast());
-            bindings::cancel_work_sync(b.fault_work.get().cast());
-        }
+        unsafe { bindings::cancel_work_sync(b.work.get().cast()) };
+        // Work started from here on finds no data.
         b.data.store(core::ptr::null_mut(), Ordering::Release);
         // The device stops; running callbacks (which may still hold the
-        // old data pointer) finish before this returns.
+        // old data pointer) finish before this returns, and no callback
+        // reports a fault any more.
         // SAFETY: valid device.
         unsafe { sys::virtio_reset_device(vdev) };
+        // Only now the fault work: `D::remove` may have waited for requests
+        // that it fails (a disk's del_gendisk), and a callback could queue
+        // it until the reset. A run that took the data before it was
+        // cleared finishes before the data goes.
+        // SAFETY: initialised in probe.
+        unsafe { bindings::cancel_work_sync(b.fault_work.get().cast()) };
         if !data.is_null() {
             // SAFETY: from `KBox::into_raw` in probe; no callback uses it.
             // Dropping it drops the queues (unmapping buffers, freeing the
