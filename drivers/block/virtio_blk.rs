@@ -13,10 +13,10 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
-    new_mutex,
+    device, new_mutex,
     prelude::*,
     str::CString,
-    sync::{Arc, Mutex},
+    sync::{aref::ARef, Arc, Mutex},
 };
 
 #[path = "../virtio/bindings/blk.rs"]
@@ -85,7 +85,7 @@ kernel::module_device_table!(
 /// callbacks share.
 struct Queues {
     vqs: KVec<Pin<KBox<Queue<Rq>>>>,
-    dma_dev: driver::DmaDev,
+    dma_dev: ARef<device::Device>,
 }
 
 impl Queues {
@@ -350,7 +350,7 @@ impl driver::Driver for VirtioBlk {
         let capacity = dev.config_u64(CFG_CAPACITY);
         let name = CString::try_from_fmt(fmt!("rvd{}", INDEX.fetch_add(1, Ordering::Relaxed)))?;
         let disk = blk::Disk::new(
-            queues.dma_dev.device(),
+            &queues.dma_dev,
             queues.clone(),
             u32::from(nq),
             depth,

@@ -21,7 +21,12 @@ use super::virtio::sys;
 use super::vring::Buf;
 use core::ptr::NonNull;
 use kernel::{
-    bindings, device, dma::DataDirection, ffi::c_void, prelude::*, str::CStr, sync::Arc,
+    bindings, device,
+    dma::DataDirection,
+    ffi::c_void,
+    prelude::*,
+    str::CStr,
+    sync::{aref::ARef, Arc},
     types::Opaque,
 };
 
@@ -141,7 +146,7 @@ struct Pdu {
 /// let go of it (dropping it ends it with an I/O error).
 pub(crate) struct Rq {
     rq: NonNull<bindings::request>,
-    dev: Option<super::driver::DmaDev>,
+    dev: Option<ARef<device::Device>>,
 }
 
 // SAFETY: a started request may be completed from any CPU.
@@ -224,7 +229,7 @@ impl Rq {
     /// order, for [`DmaSegments`]. Undone by [`Rq::unmap`] (or the end).
     pub(crate) fn map(
         &mut self,
-        dev: &super::driver::DmaDev,
+        dev: &ARef<device::Device>,
         hdr: [u8; 16],
         payload: &[u8],
     ) -> Result {
@@ -234,7 +239,7 @@ impl Rq {
         self.unmap();
         let op = self.op();
         let p = self.pdu();
-        let d = dev.raw();
+        let d = raw_dev(dev);
         // SAFETY: the pdu is this request's, which we own until it ends;
         // nobody else touches it. All DMA mappings below are of memory in
         // it (directly mapped: blk-mq allocates requests from pages) or of
@@ -353,7 +358,7 @@ impl Rq {
             return 0xff;
         };
         let p = self.pdu();
-        let d = dev.raw();
+        let d = raw_dev(&dev);
         // SAFETY: as in `map`: undo exactly the mappings made there.
         unsafe {
             if !(*p).mapped {

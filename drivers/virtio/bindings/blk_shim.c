@@ -223,23 +223,11 @@ void vrs_blk_rq_end(struct request *rq, u8 status)
 
 int vrs_blk_map_sg(struct device *dev, struct scatterlist *sg, int nents, int dir)
 {
-	if (!dev) {
-		struct scatterlist *s;
-		int i;
-
-		for_each_sg(sg, s, nents, i) {
-			sg_dma_address(s) = sg_phys(s);
-			sg_dma_len(s) = s->length;
-		}
-		return nents;
-	}
 	return dma_map_sg(dev, sg, nents, (enum dma_data_direction)dir);
 }
 
 void vrs_blk_unmap_sg(struct device *dev, struct scatterlist *sg, int nents, int dir)
 {
-	if (!dev)
-		return;
 	dma_unmap_sg(dev, sg, nents, (enum dma_data_direction)dir);
 }
 

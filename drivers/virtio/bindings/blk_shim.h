@@ -77,8 +77,7 @@ void vrs_blk_rq_stop_queue(struct request *rq);
 /* Restart the stopped hardware queues of the request's disk. */
 void vrs_blk_rq_start_stopped(struct request *rq);
 void vrs_blk_rq_end(struct request *rq, u8 status);
-/* dma_map_sg / dma_unmap_sg; the mapped count (0: failed). @dev NULL:
- * physical addresses (a device without VIRTIO_F_ACCESS_PLATFORM). */
+/* dma_map_sg / dma_unmap_sg; the mapped count (0: failed). */
 int vrs_blk_map_sg(struct device *dev, struct scatterlist *sg, int nents, int dir);
 void vrs_blk_unmap_sg(struct device *dev, struct scatterlist *sg, int nents, int dir);
 u64 vrs_blk_sg_dma_address(struct scatterlist *sg, int i);

@@ -166,7 +166,8 @@ impl DevStats {
 /// A virtio driver on the Rust vring.
 ///
 /// Its callbacks run in process context unless said otherwise, serialised
-/// per device by the driver core.
+/// per device by the driver core, except `config_changed` and
+/// `device_fault` (work items).
 pub(crate) trait Driver: Sized + 'static {
     /// Per-device data, made by [`Driver::probe`], dropped at removal after
     /// the device was reset.
@@ -205,8 +206,11 @@ pub(crate) trait Driver: Sized + 'static {
     /// A queue found that the device misbehaved (a used id or length it
     /// cannot have written, a ring index that jumped): the layer logged it
     /// once for the device. Process context (a work item), at most once
-    /// per binding. The device still runs: take back what is in flight
-    /// with `Queue::reclaim` (which resets the device first) and fail it.
+    /// per binding, and not serialised with the other callbacks: it may
+    /// run while `remove` waits for the requests it fails. The device
+    /// still runs: take back what is in flight with `Queue::reclaim`
+    /// (which resets the device first) and fail it; the default does
+    /// nothing, which leaves the buffers with the device until removal.
     /// The device stays unusable until it is bound again.
     fn device_fault(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
 }
@@ -371,7 +375,21 @@ impl Device<'_> {
             GFP_KERNEL,
         )?;
         let legacy = !self.has_feature(sys::VIRTIO_F_VERSION_1);
-        let platform = self.has_feature(sys::VIRTIO_F_ACCESS_PLATFORM);
+        // Rings and buffers go through the DMA API of the transport's
+        // device. A device without VIRTIO_F_ACCESS_PLATFORM bypasses any
+        // IOMMU (virtio 1.2, 6.1): if one translates for the transport's
+        // device, the addresses the DMA API gives are not the device's.
+        // `virtio_ring.c` then uses physical addresses; we refuse instead
+        // (no virtio-mmio device QEMU offers sits behind an IOMMU).
+        // SAFETY: `dma_dev` is a live, bound device.
+        let translated = unsafe { sys::vrs_dma_iommu_mapped(raw_dev(dma_dev)) };
+        if translated && !self.has_feature(sys::VIRTIO_F_ACCESS_PLATFORM) {
+            dev_err!(
+                self.as_dev(),
+                "an IOMMU translates for the transport but the device bypasses it (no VIRTIO_F_ACCESS_PLATFORM): not supported\n"
+            );
+            return Err(ENODEV);
+        }
         let packed = self.has_feature(sys::VIRTIO_F_RING_PACKED);
         let indirect = self.has_feature(super::vring::VIRTIO_RING_F_INDIRECT_DESC);
         let mut rings = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
@@ -406,16 +424,7 @@ impl Device<'_> {
                 0
             };
             rings.push(
-                Rings::new(
-                    dma_dev,
-                    platform,
-                    shared.clone(),
-                    index,
-                    num,
-                    legacy,
-                    packed,
-                    ind_max,
-                )?,
+                Rings::new(dma_dev, shared.clone(), index, num, legacy, packed, ind_max)?,
                 GFP_KERNEL,
             )?;
         }
@@ -617,52 +626,15 @@ pub(crate) struct Rings {
     pub(crate) indirect: Option<(SharedRing, u16)>,
     /// Device addresses of descriptor / driver / device areas.
     addrs: (u64, u64, u64),
-    /// How buffers are given to the device.
-    pub(crate) dma_dev: DmaDev,
-}
-
-/// How a device sees buffer memory. With `VIRTIO_F_ACCESS_PLATFORM` it
-/// goes through the platform's DMA translation, so buffers are mapped with
-/// the DMA API on the transport's device; without it, the device uses
-/// guest-physical addresses and bypasses any IOMMU (virtio 1.2, 6.1), so a
-/// buffer's address is its physical address, as `virtio_ring.c` does
-/// (`vring_use_dma_api()`). The rings are DMA-coherent allocations either
-/// way (on a device without an IOMMU their DMA address is physical).
-#[derive(Clone)]
-pub(crate) struct DmaDev {
-    dev: ARef<device::Device>,
-    platform: bool,
-}
-
-impl DmaDev {
-    /// The transport's device (limits, log messages).
-    pub(crate) fn device(&self) -> &device::Device {
-        &self.dev
-    }
-
-    /// Whether buffers go through the DMA API.
-    pub(crate) fn uses_dma_api(&self) -> bool {
-        self.platform
-    }
-
-    /// What the mapping shims take: the device, or null for physical
-    /// addresses (`vrs_dma_map_kmem`, `vrs_blk_map_sg`).
-    pub(crate) fn raw(&self) -> *mut bindings::device {
-        if self.platform {
-            raw_dev(&self.dev)
-        } else {
-            core::ptr::null_mut()
-        }
-    }
+    /// The device that maps buffers.
+    pub(crate) dma_dev: ARef<device::Device>,
 }
 
 use kernel::sync::aref::ARef;
 
 impl Rings {
-    #[allow(clippy::too_many_arguments)]
     fn new(
         dev: &device::Device<device::Bound>,
-        platform: bool,
         shared: Arc<Shared>,
         index: u16,
         num: u16,
@@ -701,12 +673,9 @@ impl Rings {
             ring,
             indirect,
             addrs,
-            dma_dev: DmaDev {
-                dev: {
-                    let d: &device::Device = dev;
-                    d.into()
-                },
-                platform,
+            dma_dev: {
+                let d: &device::Device = dev;
+                d.into()
             },
         })
     }
@@ -746,14 +715,14 @@ pub(crate) struct MappedBuf {
     buf: KVec<u8>,
     addr: u64,
     dir: DataDirection,
-    dev: DmaDev,
+    dev: ARef<device::Device>,
 }
 
 impl MappedBuf {
     /// Map `buf` (not empty) for `dev` in direction `dir`; on failure the
     /// buffer comes back with the error.
     pub(crate) fn map(
-        dev: &DmaDev,
+        dev: &ARef<device::Device>,
         buf: KVec<u8>,
         dir: DataDirection,
     ) -> core::result::Result<Self, (Error, KVec<u8>)> {
@@ -763,10 +732,10 @@ impl MappedBuf {
         let mut addr = 0u64;
         // SAFETY: `buf` is a live kmalloc allocation (KVec) of at least
         // `len` bytes that nobody else can access until `unmap`: we own
-        // it; `dev` is a device that does DMA (or null: physical address).
+        // it; `dev` is a device that does DMA.
         let r = unsafe {
             sys::vrs_dma_map_kmem(
-                dev.raw(),
+                raw_dev(dev),
                 buf.as_ptr().cast_mut().cast(),
                 buf.len(),
                 dir as i32,
@@ -798,7 +767,12 @@ impl MappedBuf {
         // SAFETY: mapped in `map` with these arguments, unmapped once
         // (`unmap` forgets `self` after this call).
         unsafe {
-            sys::vrs_dma_unmap_kmem(self.dev.raw(), self.addr, self.buf.len(), self.dir as i32)
+            sys::vrs_dma_unmap_kmem(
+                raw_dev(&self.dev),
+                self.addr,
+                self.buf.len(),
+                self.dir as i32,
+            )
         };
     }
 
@@ -994,9 +968,13 @@ impl<D: Driver> Registration<D> {
             }
             Err(e) => {
                 // The driver's queues are gone with its error path (their
-                // drop reset the device); nothing calls back any more.
-                // SAFETY: as above.
+                // drop reset the device); nothing calls back any more, and
+                // nothing queues the work items again: wait for any that a
+                // queue polled in probe may have queued.
+                // SAFETY: as above; the work items were initialised.
                 unsafe {
+                    bindings::cancel_work_sync((*bound).work.get().cast());
+                    bindings::cancel_work_sync((*bound).fault_work.get().cast());
                     sys::vrs_virtio_priv_release(vdev, core::ptr::null_mut());
                     drop(KBox::from_raw(bound));
                 }

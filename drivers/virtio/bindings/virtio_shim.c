@@ -81,10 +81,6 @@ int vrs_dma_map_kmem(struct device *dev, void *ptr, size_t len, int dir, u64 *ad
 
 	if (WARN_ON_ONCE(!virt_addr_valid(ptr)))
 		return -EINVAL;
-	if (!dev) {
-		*addr = virt_to_phys(ptr);
-		return 0;
-	}
 	a = dma_map_single(dev, ptr, len, (enum dma_data_direction)dir);
 	if (dma_mapping_error(dev, a))
 		return -ENOMEM;
@@ -94,7 +90,10 @@ int vrs_dma_map_kmem(struct device *dev, void *ptr, size_t len, int dir, u64 *ad
 
 void vrs_dma_unmap_kmem(struct device *dev, u64 addr, size_t len, int dir)
 {
-	if (!dev)
-		return;
 	dma_unmap_single(dev, addr, len, (enum dma_data_direction)dir);
+}
+
+bool vrs_dma_iommu_mapped(struct device *dev)
+{
+	return device_iommu_mapped(dev);
 }

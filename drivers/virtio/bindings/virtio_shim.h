@@ -41,11 +41,11 @@ struct virtio_device *vrs_virtio_from_dev(struct device *dev);
  * Streaming DMA of @len bytes of kmalloc'ed (physically contiguous,
  * directly mapped) memory at @ptr for @dev in direction @dir (a
  * dma_map_single()); 0 and *@addr, or -ENOMEM when the mapping failed.
- * @dev NULL: a device without VIRTIO_F_ACCESS_PLATFORM, which uses
- * physical addresses: *@addr is the physical address, nothing is mapped.
  */
 int vrs_dma_map_kmem(struct device *dev, void *ptr, size_t len, int dir, u64 *addr);
-/* Undo vrs_dma_map_kmem() (dma_unmap_single(); nothing for @dev NULL). */
+/* Undo vrs_dma_map_kmem() (dma_unmap_single()). */
+/* Whether an IOMMU translates DMA of @dev (device_iommu_mapped()). */
+bool vrs_dma_iommu_mapped(struct device *dev);
 void vrs_dma_unmap_kmem(struct device *dev, u64 addr, size_t len, int dir);
 
 #endif

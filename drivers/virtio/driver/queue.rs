@@ -33,14 +33,15 @@ use super::vring::{
 };
 use super::{
     dma_ring::SharedRing,
-    driver::{DmaDev, DmaSegments, MappedBuf, QueueStats, Rings, Shared},
+    driver::{DmaSegments, MappedBuf, QueueStats, Rings, Shared},
 };
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
+    device::Device,
     dma::DataDirection,
     new_spinlock_irq,
     prelude::*,
-    sync::{Arc, SpinLockIrq},
+    sync::{aref::ARef, Arc, SpinLockIrq},
 };
 
 /// The errno of a failed ring `add`.
@@ -96,7 +97,7 @@ pub(crate) struct Queue<T: Send> {
     #[pin]
     inner: SpinLockIrq<Inner<T>>,
     shared: Arc<Shared>,
-    dma_dev: DmaDev,
+    dma_dev: ARef<Device>,
     index: u16,
     num: u16,
     ndata: bool,

@@ -11,6 +11,8 @@
  * - before the fault, written data reads back;
  * - the fault ends an I/O with EIO within seconds, and every later I/O,
  *   on every CPU (hardware queue), fails at once with EIO;
+ * - the driver reset the device (status 0) and its debugfs counters name
+ *   the queue that caught the fault;
  * - the kernel log has exactly one line about it, from the device,
  *   naming the fault the ring found;
  * - unbinding the device does not hang; bound again (the device is reset
@@ -276,6 +278,22 @@ TEST_F_TIMEOUT(fault, io_error_one_line_rebind, 300)
 
 		EXPECT_EQ(EIO, io_on_cpu(self->path, c, SPAN / 4096, seed, 10)) TH_LOG("CPU %d", c);
 		EXPECT_LT(now_s() - t1, 5.0) TH_LOG("CPU %d: EIO took %.1f s", c, now_s() - t1);
+	}
+
+	/* The driver reset the device (its status reads 0) and its counters
+	 * name the queue that caught the fault. */
+	snprintf(attr, sizeof(attr), "/sys/bus/virtio/devices/%s/status", self->v.name);
+	EXPECT_EQ(0, read_long(attr)) TH_LOG("%s: device status after the fault", self->v.name);
+	snprintf(attr, sizeof(attr), "/sys/kernel/debug/" DRIVER "/%s", self->v.name);
+	{
+		char buf[1024] = "";
+		FILE *f = fopen(attr, "r");
+		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+		if (f)
+			fclose(f);
+		buf[n] = 0;
+		EXPECT_NE(NULL, strstr(buf, "fault: queue ")) TH_LOG("%s: %s", attr, buf);
 	}
 
 	/* One line, naming what the ring found. */

@@ -5,8 +5,7 @@
  *
  * - every disk device on our transport is bound to virtio_blk_rs, with the
  *   ring features vrs.blk= declares (packed x event index x indirect, and
- *   ACCESS_PLATFORM: buffers mapped with the DMA API, or given by physical
- *   address without it);
+ *   ACCESS_PLATFORM negotiated or not);
  * - data: a pattern written over each whole disk with O_DIRECT, read back
  *   with scatter-gather shapes (many separate pages: multi-segment chains
  *   and indirect tables) and written again with mixed segment sizes;
