@@ -121,13 +121,28 @@ static int pat_check(const char *path, size_t span, uint64_t seed)
 	return ret;
 }
 
+/* The exit status of child @pid, or ETIMEDOUT if it runs over @secs (a
+ * child stuck in the kernel cannot die: it is sent SIGKILL and left). */
+static int wait_child(pid_t pid, double secs)
+{
+	double t0 = now_s();
+	int st;
+
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (now_s() - t0 > secs) {
+			kill(pid, SIGKILL);
+			return ETIMEDOUT;
+		}
+		usleep(10 * 1000);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : EINTR;
+}
+
 /* io_once() of block @blk on CPU @cpu, in a child that may take at most
  * @secs (ETIMEDOUT: a request that never ends). */
 static int io_on_cpu(const char *path, int cpu, unsigned int blk, uint64_t seed, double secs)
 {
-	double t0 = now_s();
 	pid_t pid = fork();
-	int st;
 
 	if (!pid) {
 		cpu_set_t set;
@@ -138,32 +153,19 @@ static int io_on_cpu(const char *path, int cpu, unsigned int blk, uint64_t seed,
 			_exit(200);
 		_exit(io_once(path, blk, seed));
 	}
-	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (now_s() - t0 > secs) {
-			/* Waiting for its I/O it cannot die: left behind. */
-			kill(pid, SIGKILL);
-			return ETIMEDOUT;
-		}
-		usleep(10 * 1000);
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : EINTR;
+	return wait_child(pid, secs);
 }
 
 /* Write @val to sysfs @attr in a child; ETIMEDOUT if it takes over @secs. */
 static int write_str_timed(const char *attr, const char *val, double secs)
 {
-	double t0 = now_s();
 	pid_t pid = fork();
-	int st;
+	int r;
 
 	if (!pid)
 		_exit(write_str(attr, val) ? 1 : 0);
-	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (now_s() - t0 > secs)
-			return ETIMEDOUT; /* stuck in the kernel: cannot be killed */
-		usleep(10 * 1000);
-	}
-	return WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : EIO;
+	r = wait_child(pid, secs);
+	return r == 0 || r == ETIMEDOUT ? r : EIO;
 }
 
 /* Lines of the kernel log with both @a and @b; the last one in @line. */
