@@ -432,6 +432,44 @@ impl driver::Driver for VirtioBlk {
         }
     }
 
+    fn freeze(dev: &Device<'_>, data: Pin<&BlkData>) -> Result {
+        // As virtblk_freeze_priv(): the requests in flight complete, new
+        // ones wait in blk-mq until restore.
+        if let Some(d) = data.disk.lock().as_ref() {
+            d.quiesce_idle();
+        }
+        for q in data.queues.vqs.iter() {
+            // Nothing is in flight after the quiesce; a request that still
+            // is (none, unless blk-mq broke its promise) fails rather
+            // than being lost.
+            for rq in q.suspend().drain_all() {
+                dev_warn!(dev.as_dev(), "request in flight at freeze: failed\n");
+                rq.end(Status::IOERR);
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(dev: &Device<'_>, data: Pin<&BlkData>) -> Result {
+        let mut qs: KVec<&dyn driver::Restore> =
+            KVec::with_capacity(data.queues.vqs.len(), GFP_KERNEL)?;
+        for q in data.queues.vqs.iter() {
+            qs.push(&**q, GFP_KERNEL)?;
+        }
+        let r = dev.restore_queues(&qs);
+        if r.is_ok() {
+            dev.ready();
+        }
+        // Even on error: the held requests then fail with EIO (the queues
+        // are dead) instead of waiting forever.
+        if let Some(d) = data.disk.lock().as_ref() {
+            d.unquiesce();
+            // Hardware queues a full ring stopped before sleep.
+            d.start_stopped();
+        }
+        r
+    }
+
     fn config_changed(dev: &Device<'_>, data: Pin<&BlkData>) {
         let capacity = dev.config_u64(CFG_CAPACITY);
         if let Some(d) = data.disk.lock().as_ref() {

@@ -56,6 +56,8 @@ struct State {
     broken: bool,
     /// The device is going away: readers leave with `ENODEV`.
     removed: bool,
+    /// System sleep: no buffer goes to the device; readers wait.
+    frozen: bool,
 }
 
 /// The source: the queue and the state readers wait on.
@@ -73,7 +75,7 @@ impl Rng {
     /// Give the device a buffer unless it has one. Called with the state
     /// locked (lock order: state, then queue).
     fn request(&self, st: &mut State, spare: Option<KVec<u8>>) -> Result {
-        if st.pending || st.broken || st.removed {
+        if st.pending || st.broken || st.removed || st.frozen {
             return Ok(());
         }
         let mut buf = match spare {
@@ -155,7 +157,10 @@ impl hwrng::Source for Rng {
                 return Ok(0);
             }
             if self.filled.wait_interruptible(&mut st) {
-                return Err(EINTR);
+                // Restarted after the handler (or after the freezer's fake
+                // signal at system sleep): user space sees no EINTR, as
+                // with the C driver's killable wait.
+                return Err(ERESTARTSYS);
             }
         }
     }
@@ -198,6 +203,7 @@ impl driver::Driver for VirtioRng {
                     pending: false,
                     broken: false,
                     removed: false,
+                    frozen: false,
                 }),
                 filled <- new_condvar!(),
             }? Error),
@@ -243,6 +249,32 @@ impl driver::Driver for VirtioRng {
         // Readers already left with EIO (`done`); the buffer with the
         // device comes back now rather than at removal.
         drop(data.rng.queue.reclaim());
+    }
+
+    fn freeze(_dev: &Device<'_>, data: Pin<&RngData>) -> Result {
+        let rng = &data.rng;
+        rng.state.lock().frozen = true;
+        // The buffer with the device, if any, comes back unfilled.
+        let back = rng.queue.suspend();
+        if !back.is_empty() {
+            rng.state.lock().pending = false;
+        }
+        Ok(())
+    }
+
+    fn restore(dev: &Device<'_>, data: Pin<&RngData>) -> Result {
+        let rng = &data.rng;
+        let r = dev.restore_queues(&[&rng.queue as &dyn driver::Restore]);
+        if r.is_ok() {
+            dev.ready();
+        }
+        let mut st = rng.state.lock();
+        st.frozen = false;
+        st.broken = r.is_err();
+        drop(st);
+        // Waiting readers ask the device again (or leave with EIO).
+        rng.filled.notify_all();
+        r
     }
 
     fn remove(_dev: &Device<'_>, data: Pin<&RngData>) {

@@ -536,6 +536,19 @@ impl<T: Driver> Disk<T> {
         unsafe { sys::vrs_blk_start_stopped(self.raw.as_ptr()) }
     }
 
+    /// Wait until no request is in flight, and hold new ones back until
+    /// [`Disk::unquiesce`] (system sleep). Process context; sleeps.
+    pub(crate) fn quiesce_idle(&self) {
+        // SAFETY: our disk.
+        unsafe { sys::vrs_blk_quiesce_idle(self.raw.as_ptr()) }
+    }
+
+    /// Let requests held back by [`Disk::quiesce_idle`] go to the driver.
+    pub(crate) fn unquiesce(&self) {
+        // SAFETY: our disk.
+        unsafe { sys::vrs_blk_unquiesce(self.raw.as_ptr()) }
+    }
+
     /// # Safety
     ///
     /// Only as the shim's callback: `data` is our `T`, `rq` a started

@@ -139,6 +139,23 @@ void vrs_blk_start_stopped(struct vrs_blk_disk *d)
 	blk_mq_start_stopped_hw_queues(d->disk->queue, true);
 }
 
+void vrs_blk_quiesce_idle(struct vrs_blk_disk *d)
+{
+	struct request_queue *q = d->disk->queue;
+	unsigned int memflags;
+
+	/* As virtblk_freeze_priv(): the freeze drains what is in flight, the
+	 * quiesce keeps new requests from the driver until unquiesce. */
+	memflags = blk_mq_freeze_queue(q);
+	blk_mq_quiesce_queue_nowait(q);
+	blk_mq_unfreeze_queue(q, memflags);
+}
+
+void vrs_blk_unquiesce(struct vrs_blk_disk *d)
+{
+	blk_mq_unquiesce_queue(d->disk->queue);
+}
+
 enum vrs_blk_op vrs_blk_rq_op(struct request *rq)
 {
 	switch (req_op(rq)) {

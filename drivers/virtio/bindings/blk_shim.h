@@ -62,6 +62,10 @@ void vrs_blk_destroy(struct vrs_blk_disk *d);
 void vrs_blk_set_capacity(struct vrs_blk_disk *d, u64 sectors);
 /* Restart hardware queues stopped by vrs_blk_rq_stop_queue. */
 void vrs_blk_start_stopped(struct vrs_blk_disk *d);
+/* System sleep: wait until no request is in flight and hold new ones back
+ * (blk_mq_freeze_queue, then quiesce); vrs_blk_unquiesce lets them go. */
+void vrs_blk_quiesce_idle(struct vrs_blk_disk *d);
+void vrs_blk_unquiesce(struct vrs_blk_disk *d);
 
 enum vrs_blk_op vrs_blk_rq_op(struct request *rq);
 bool vrs_blk_rq_fua(struct request *rq);

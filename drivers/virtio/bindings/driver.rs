@@ -213,6 +213,44 @@ pub(crate) trait Driver: Sized + 'static {
     /// nothing, which leaves the buffers with the device until removal.
     /// The device stays unusable until it is bound again.
     fn device_fault(_dev: &Device<'_>, _data: Pin<&Self::Data>) {}
+
+    /// System sleep begins (`virtio_device_freeze`; configuration change
+    /// reports are off). Stop submitting, wait for or take back what is in
+    /// flight, and end with `Queue::suspend` on every queue (which resets
+    /// the device). The layer then deletes the queues; the rings stay.
+    /// On error the driver must be running as before: sleep is aborted.
+    /// The default refuses sleep with `EOPNOTSUPP`.
+    fn freeze(dev: &Device<'_>, _data: Pin<&Self::Data>) -> Result {
+        dev_warn!(
+            dev.as_dev(),
+            "system sleep is not supported by this driver\n"
+        );
+        Err(EOPNOTSUPP)
+    }
+
+    /// System sleep ended: the device was reset and its features
+    /// negotiated again (the same ones). Give every queue back with
+    /// [`Device::restore_queues`], set [`Device::ready`] and resume
+    /// submitting. On error the virtio core marks the device `FAILED`; the
+    /// queues are dead (I/O fails with `EIO`) until the device is bound
+    /// again. A device that misbehaved before sleep starts afresh.
+    fn restore(_dev: &Device<'_>, _data: Pin<&Self::Data>) -> Result {
+        Err(EOPNOTSUPP)
+    }
+}
+
+/// What [`Device::restore_queues`] needs of a queue (`Queue<T>` for any
+/// token type, so that one call takes every queue of a device).
+pub(crate) trait Restore {
+    /// The device's queues it belongs to.
+    fn shared(&self) -> &Arc<Shared>;
+    /// Its index on the device.
+    fn index(&self) -> u16;
+    /// Start the ring afresh on its memory (zeroed, indexes at 0). Only
+    /// after `Queue::suspend`: `EBUSY` otherwise.
+    fn rearm(&self) -> Result;
+    /// Refuse buffers for good (the device did not take the queues back).
+    fn kill(&self);
 }
 
 /// The driver's state of one device, in `vdev->priv`.
@@ -347,33 +385,6 @@ impl Device<'_> {
             let d: &device::Device = device::Device::from_raw(dma_dev);
             d.as_bound()
         };
-        // The callback contexts live in `Shared` (their heap buffer does
-        // not move) until the queues are deleted.
-        let mut ctxs = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
-        for index in 0..n {
-            ctxs.push(
-                QueueCtx {
-                    vdev: self.vdev,
-                    index,
-                    dispatch: self.dispatch,
-                    stats: self.stats.clone(),
-                },
-                GFP_KERNEL,
-            )?;
-        }
-        let shared = Arc::new(
-            Shared {
-                vdev: self.vdev,
-                ops: self.ops,
-                fault: self.fault,
-                faulted: AtomicBool::new(false),
-                stats: self.stats.clone(),
-                stopped: AtomicBool::new(false),
-                ctxs,
-                enabled: AtomicBool::new(false),
-            },
-            GFP_KERNEL,
-        )?;
         let legacy = !self.has_feature(sys::VIRTIO_F_VERSION_1);
         // Rings and buffers go through the DMA API of the transport's
         // device. A device without VIRTIO_F_ACCESS_PLATFORM bypasses any
@@ -392,7 +403,7 @@ impl Device<'_> {
         }
         let packed = self.has_feature(sys::VIRTIO_F_RING_PACKED);
         let indirect = self.has_feature(super::vring::VIRTIO_RING_F_INDIRECT_DESC);
-        let mut rings = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
+        let mut mems = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
         for (index, spec) in (0..n).zip(specs) {
             // SAFETY: as above.
             let max = unsafe { (self.ops.queue_max.ok_or(EINVAL)?)(self.vdev.as_ptr(), index) };
@@ -423,18 +434,33 @@ impl Device<'_> {
             } else {
                 0
             };
-            rings.push(
-                Rings::new(dma_dev, shared.clone(), index, num, legacy, packed, ind_max)?,
+            mems.push(
+                RingAlloc::new(dma_dev, num, legacy, packed, ind_max)?,
+                GFP_KERNEL,
+            )?;
+        }
+        // The callback contexts and the queue descriptions live in `Shared`
+        // (their heap buffers do not move) until the queues are deleted;
+        // a restore after system sleep gives the same descriptions again.
+        let mut ctxs = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
+        for index in 0..n {
+            ctxs.push(
+                QueueCtx {
+                    vdev: self.vdev,
+                    index,
+                    dispatch: self.dispatch,
+                    stats: self.stats.clone(),
+                },
                 GFP_KERNEL,
             )?;
         }
         let mut infos = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
-        for ((r, spec), ctx) in rings.iter().zip(specs).zip(shared.ctxs.iter()) {
-            let (desc, avail, used) = r.addrs;
+        for (((index, m), spec), ctx) in (0..n).zip(&mems).zip(specs).zip(ctxs.iter()) {
+            let (desc, avail, used) = m.addrs;
             infos.push(
                 sys::vrs_raw_queue_info {
-                    index: r.index,
-                    size: r.num,
+                    index,
+                    size: m.num,
                     desc,
                     avail,
                     used,
@@ -449,21 +475,92 @@ impl Device<'_> {
                 GFP_KERNEL,
             )?;
         }
-        // SAFETY: valid infos; the names are 'static; the contexts live
-        // until `del_queues` (in `Shared::drop`).
-        let r = unsafe {
-            (self.ops.find_queues.ok_or(EINVAL)?)(
-                self.vdev.as_ptr(),
-                u32::from(n),
-                infos.as_ptr(),
+        let shared = Arc::new(
+            Shared {
+                vdev: self.vdev,
+                ops: self.ops,
+                fault: self.fault,
+                faulted: AtomicBool::new(false),
+                stats: self.stats.clone(),
+                stopped: AtomicBool::new(false),
+                ctxs,
+                infos,
                 spread,
-            )
-        };
-        kernel::error::to_result(r)?;
-        shared.enabled.store(true, Ordering::Release);
+                enabled: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        let mut rings = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
+        for (index, m) in (0..n).zip(mems) {
+            rings.push(
+                Rings {
+                    shared: shared.clone(),
+                    index,
+                    num: m.num,
+                    packed,
+                    legacy,
+                    ring: m.ring,
+                    indirect: m.indirect,
+                    dma_dev: {
+                        let d: &device::Device = dma_dev;
+                        d.into()
+                    },
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        shared.give_queues()?;
         self.nqueues.store(u32::from(n), Ordering::Relaxed);
         self.stats.nqueues.store(u32::from(n), Ordering::Relaxed);
         Ok(rings)
+    }
+
+    /// After system sleep ([`Driver::restore`]): start every queue of the
+    /// device afresh on its rings and give them to the device again, as
+    /// [`Device::find_queues`] did. `queues` are all the device's queues,
+    /// each once, every one suspended by [`Driver::freeze`]. On error
+    /// they are all dead.
+    pub(crate) fn restore_queues(&self, queues: &[&dyn Restore]) -> Result {
+        let r = self.restore_queues_inner(queues);
+        if r.is_err() {
+            for q in queues {
+                q.kill();
+            }
+        }
+        r
+    }
+
+    fn restore_queues_inner(&self, queues: &[&dyn Restore]) -> Result {
+        let shared = queues.first().ok_or(EINVAL)?.shared();
+        let n = shared.ctxs.len();
+        if shared.vdev != self.vdev || queues.len() != n {
+            return Err(EINVAL);
+        }
+        let mut seen = KVec::with_capacity(n, GFP_KERNEL)?;
+        seen.resize(n, false, GFP_KERNEL)?;
+        for q in queues {
+            let i = usize::from(q.index());
+            if !core::ptr::eq(&**q.shared(), &**shared) || i >= n || seen[i] {
+                return Err(EINVAL);
+            }
+            seen[i] = true;
+        }
+        for q in queues {
+            q.rearm()?;
+        }
+        shared.faulted.store(false, Ordering::Release);
+        shared.stats.fault_queue.store(-1, Ordering::Relaxed);
+        shared.stopped.store(false, Ordering::Release);
+        if let Err(e) = shared.give_queues() {
+            shared.stopped.store(true, Ordering::Release);
+            dev_err!(
+                self.as_dev(),
+                "the device did not take its queues back: {:?}\n",
+                e
+            );
+            return Err(e);
+        }
+        Ok(())
     }
 }
 
@@ -522,6 +619,11 @@ pub(crate) struct Shared {
     /// `find_queues` succeeded: `del_queues` is due.
     enabled: AtomicBool,
     ctxs: KVec<QueueCtx>,
+    /// What `find_queues` gave the transport (pointing into `ctxs`), for
+    /// [`Device::restore_queues`].
+    infos: KVec<sys::vrs_raw_queue_info>,
+    /// Spread the queues' interrupts over the CPUs.
+    spread: bool,
 }
 
 // SAFETY: the device pointer stays valid while we exist (the driver is
@@ -532,6 +634,25 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
+    /// Give the queues to the device (`find_queues` of the transport).
+    fn give_queues(&self) -> Result {
+        let find = self.ops.find_queues.ok_or(EINVAL)?;
+        // SAFETY: `infos` describe rings that live as long as we do (every
+        // `Rings` and `Queue` holds us), with 'static names and contexts in
+        // `ctxs`, which stay until `del_queues` (in `drop`).
+        let r = unsafe {
+            find(
+                self.vdev.as_ptr(),
+                self.infos.len() as u32,
+                self.infos.as_ptr(),
+                self.spread,
+            )
+        };
+        kernel::error::to_result(r)?;
+        self.enabled.store(true, Ordering::Release);
+        Ok(())
+    }
+
     /// Tell the device queue `index` has new buffers (`data`: the index,
     /// or the notification data). Any context.
     pub(crate) fn notify(&self, index: u16, data: u32) {
@@ -624,8 +745,6 @@ pub(crate) struct Rings {
     pub(crate) ring: SharedRing,
     /// `num` tables of `indirect_max` descriptors, if any.
     pub(crate) indirect: Option<(SharedRing, u16)>,
-    /// Device addresses of descriptor / driver / device areas.
-    addrs: (u64, u64, u64),
     /// The device that maps buffers.
     pub(crate) dma_dev: ARef<device::Device>,
 }
@@ -633,10 +752,28 @@ pub(crate) struct Rings {
 use kernel::sync::aref::ARef;
 
 impl Rings {
+    /// The used-ring alignment of a split ring here.
+    pub(crate) fn align(&self) -> usize {
+        if self.legacy {
+            bindings::PAGE_SIZE
+        } else {
+            64
+        }
+    }
+}
+
+/// The memory of one queue, before it has a [`Shared`].
+struct RingAlloc {
+    num: u16,
+    ring: SharedRing,
+    indirect: Option<(SharedRing, u16)>,
+    /// Device addresses of descriptor / driver / device areas.
+    addrs: (u64, u64, u64),
+}
+
+impl RingAlloc {
     fn new(
         dev: &device::Device<device::Bound>,
-        shared: Arc<Shared>,
-        index: u16,
         num: u16,
         legacy: bool,
         packed: bool,
@@ -664,29 +801,12 @@ impl Rings {
         } else {
             None
         };
-        Ok(Rings {
-            shared,
-            index,
+        Ok(RingAlloc {
             num,
-            packed,
-            legacy,
             ring,
             indirect,
             addrs,
-            dma_dev: {
-                let d: &device::Device = dev;
-                d.into()
-            },
         })
-    }
-
-    /// The used-ring alignment of a split ring here.
-    pub(crate) fn align(&self) -> usize {
-        if self.legacy {
-            bindings::PAGE_SIZE
-        } else {
-            64
-        }
     }
 }
 
@@ -837,6 +957,7 @@ impl<D: Driver> Registration<D> {
                     (*drv).config_changed = Some(Self::config_changed);
                     (*drv).scan = Some(Self::scan);
                     (*drv).freeze = Some(Self::freeze);
+                    (*drv).restore = Some(Self::restore);
                     kernel::error::to_result(sys::__register_virtio_driver(drv, module.as_ptr()))
                 }
             }),
@@ -1043,13 +1164,62 @@ impl<D: Driver> Registration<D> {
     ///
     /// Only as the `virtio_driver` callback.
     unsafe extern "C" fn freeze(vdev: *mut sys::virtio_device) -> i32 {
-        // The rings are the driver's: restoring them after a reset is not
-        // written yet. Refuse system sleep (the PM core aborts it) rather
-        // than wake up with a device that has no queues.
-        // SAFETY: a valid device.
-        let dev: &device::Device = unsafe { device::Device::from_raw(&raw mut (*vdev).dev) };
-        dev_warn!(dev, "system sleep is not supported by this driver yet\n");
-        EOPNOTSUPP.to_errno()
+        // SAFETY: bound to us: probe succeeded (the PM core calls only
+        // drivers that are bound).
+        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
+        // SAFETY: as above.
+        let (Some(ops), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
+            return 0;
+        };
+        // SAFETY: non-null data lives until remove, which cannot run during
+        // a PM callback (both hold the device lock).
+        let Some(data) = (unsafe { b.data.load(Ordering::Acquire).as_ref() }) else {
+            return 0;
+        };
+        // The core disabled configuration changes: finish a report that
+        // is being handled (it may read the configuration).
+        // SAFETY: initialised in probe.
+        unsafe { bindings::flush_work(b.work.get().cast()) };
+        let dev = Self::device(b);
+        if let Err(e) = D::freeze(&dev, data.as_ref()) {
+            return e.to_errno();
+        }
+        // The driver suspended its queues (which reset the device); reset
+        // anyway, in case it has none, then let a fault report that a
+        // callback queued before the reset finish (it takes the buffers
+        // back from suspended queues: there are none).
+        // SAFETY: a valid device, bound to us.
+        unsafe {
+            sys::virtio_reset_device(vdev);
+            bindings::flush_work(b.fault_work.get().cast());
+        }
+        // Interrupts and the transport's queue state go; the rings stay
+        // with the driver's queues for restore.
+        if let Some(del) = ops.del_queues {
+            // SAFETY: our device, reset above; no callback runs.
+            unsafe { del(vdev) };
+        }
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Only as the `virtio_driver` callback.
+    unsafe extern "C" fn restore(vdev: *mut sys::virtio_device) -> i32 {
+        // SAFETY: as in `freeze`.
+        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
+        // SAFETY: as above.
+        let (Some(_), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
+            return 0;
+        };
+        // SAFETY: as in `freeze`.
+        let Some(data) = (unsafe { b.data.load(Ordering::Acquire).as_ref() }) else {
+            return 0;
+        };
+        match D::restore(&Self::device(b), data.as_ref()) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
     }
 
     /// # Safety

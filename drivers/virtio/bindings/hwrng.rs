@@ -15,7 +15,7 @@ use kernel::{ffi::c_void, prelude::*, str::CString, sync::Arc, types::Opaque};
 /// A random number source.
 pub(crate) trait Source: Send + Sync + 'static {
     /// Fill (part of) `buf`; the number of bytes written. With `wait`,
-    /// sleep until at least one byte is there (or a signal: `EINTR`);
+    /// sleep until at least one byte is there (or a signal: `ERESTARTSYS`);
     /// without, return 0 when nothing is ready. Process context.
     fn read(&self, buf: &mut [u8], wait: bool) -> Result<usize>;
 }

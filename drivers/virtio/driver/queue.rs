@@ -33,7 +33,7 @@ use super::vring::{
 };
 use super::{
     dma_ring::SharedRing,
-    driver::{DmaSegments, MappedBuf, QueueStats, Rings, Shared},
+    driver::{DmaSegments, MappedBuf, QueueStats, Restore, Rings, Shared},
 };
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
@@ -89,6 +89,63 @@ struct Inner<T> {
     faulted: bool,
     /// [`Queue::reclaim`] took everything back: nothing is added again.
     dead: bool,
+    /// [`Queue::suspend`] took everything back: nothing is added until
+    /// the ring is rearmed (system sleep).
+    suspended: bool,
+    /// Used lengths above the buffer's size are faults.
+    strict: bool,
+}
+
+/// How to (re)build a queue's ring on its memory.
+struct Layout {
+    ring: SharedRing,
+    indirect: Option<(SharedRing, u16)>,
+    packed: bool,
+    align: usize,
+    opts: Options,
+}
+
+impl Layout {
+    /// A ring of `num` entries, starting afresh (the ring's `new` zeroes
+    /// its memory).
+    fn build(&self, num: u16) -> Result<AnyDriver<SharedRing, KVec<Slot>>> {
+        let indirect = match &self.indirect {
+            Some((mem, max)) => Some(Indirect::new(mem.clone(), num, *max).map_err(|_| EINVAL)?),
+            None => None,
+        };
+        let mut slots = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
+        slots.resize(usize::from(num), Slot::default(), GFP_KERNEL)?;
+        Ok(if self.packed {
+            AnyDriver::Packed(
+                PackedDriver::new(self.ring.clone(), num, slots, indirect, self.opts)
+                    .map_err(|_| EINVAL)?,
+            )
+        } else {
+            AnyDriver::Split(
+                SplitDriver::new(
+                    self.ring.clone(),
+                    num,
+                    self.align,
+                    slots,
+                    indirect,
+                    self.opts,
+                )
+                .map_err(|_| EINVAL)?,
+            )
+        })
+    }
+}
+
+/// Empty entries and the free list of a ring of `num` entries.
+#[allow(clippy::type_complexity)]
+fn fresh_entries<T>(num: u16) -> Result<(KVec<Option<InFlight<T>>>, KVec<u16>)> {
+    let mut entries = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
+    let mut free = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
+    for i in 0..num {
+        entries.push(None, GFP_KERNEL)?;
+        free.push(num - 1 - i, GFP_KERNEL)?;
+    }
+    Ok((entries, free))
 }
 
 /// A virtqueue with tokens of type `T`.
@@ -101,6 +158,7 @@ pub(crate) struct Queue<T: Send> {
     index: u16,
     num: u16,
     ndata: bool,
+    layout: Layout,
 }
 
 impl<T: Send> Queue<T> {
@@ -108,47 +166,34 @@ impl<T: Send> Queue<T> {
     /// set up.
     pub(crate) fn new(rings: Rings) -> Result<impl PinInit<Self, Error>> {
         let num = rings.num;
-        let opts = Options {
-            event_idx: rings.shared.event_idx(),
+        let layout = Layout {
+            align: rings.align(),
+            ring: rings.ring,
+            indirect: rings.indirect,
+            packed: rings.packed,
+            opts: Options {
+                event_idx: rings.shared.event_idx(),
+            },
         };
-        let indirect = match &rings.indirect {
-            Some((mem, max)) => Some(Indirect::new(mem.clone(), num, *max).map_err(|_| EINVAL)?),
-            None => None,
-        };
-        let mut slots = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
-        slots.resize(usize::from(num), Slot::default(), GFP_KERNEL)?;
-        let ring = if rings.packed {
-            AnyDriver::Packed(
-                PackedDriver::new(rings.ring.clone(), num, slots, indirect, opts)
-                    .map_err(|_| EINVAL)?,
-            )
-        } else {
-            AnyDriver::Split(
-                SplitDriver::new(
-                    rings.ring.clone(),
-                    num,
-                    rings.align(),
-                    slots,
-                    indirect,
-                    opts,
-                )
-                .map_err(|_| EINVAL)?,
-            )
-        };
-        let mut entries = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
-        let mut free = KVec::with_capacity(usize::from(num), GFP_KERNEL)?;
-        for i in 0..num {
-            entries.push(None, GFP_KERNEL)?;
-            free.push(num - 1 - i, GFP_KERNEL)?;
-        }
+        let ring = layout.build(num)?;
+        let (entries, free) = fresh_entries(num)?;
         let ndata = rings.shared.notification_data();
         Ok(try_pin_init!(Self {
-            inner <- new_spinlock_irq!(Inner { ring, entries, free, faulted: false, dead: false }),
+            inner <- new_spinlock_irq!(Inner {
+                ring,
+                entries,
+                free,
+                faulted: false,
+                dead: false,
+                suspended: false,
+                strict: false,
+            }),
             shared: rings.shared,
             dma_dev: rings.dma_dev,
             index: rings.index,
             num,
             ndata,
+            layout,
         }? Error))
     }
 
@@ -229,7 +274,7 @@ impl<T: Send> Queue<T> {
         }
         let n = mapped.len();
         let mut inner = self.inner.lock();
-        if inner.dead {
+        if inner.dead || inner.suspended {
             drop(inner);
             return Err((EIO, Self::give_back(mapped, None, unmapped), token));
         }
@@ -275,7 +320,7 @@ impl<T: Send> Queue<T> {
         T: DmaSegments,
     {
         let mut inner = self.inner.lock();
-        if inner.dead {
+        if inner.dead || inner.suspended {
             drop(inner);
             return Err((EIO, token));
         }
@@ -371,7 +416,7 @@ impl<T: Send> Queue<T> {
     /// misbehaved (reported in the log the first time).
     pub(crate) fn pop(&self) -> Option<Result<Used<T>>> {
         let mut inner = self.inner.lock();
-        if inner.dead {
+        if inner.dead || inner.suspended {
             return None;
         }
         let got = inner.ring.get_used();
@@ -423,7 +468,7 @@ impl<T: Send> Queue<T> {
     /// `more_used()`).
     pub(crate) fn more_used(&self) -> bool {
         let inner = self.inner.lock();
-        !inner.dead && inner.ring.more_used()
+        !inner.dead && !inner.suspended && inner.ring.more_used()
     }
 
     /// Ask for used-buffer interrupts; `false` if buffers are already
@@ -451,7 +496,9 @@ impl<T: Send> Queue<T> {
     /// fault (for drivers that trust the device's length) instead of
     /// clamping it (the default).
     pub(crate) fn set_strict_used_len(&self, strict: bool) {
-        self.inner.lock().ring.set_strict_used_len(strict)
+        let mut inner = self.inner.lock();
+        inner.strict = strict;
+        inner.ring.set_strict_used_len(strict)
     }
 
     /// Take back every buffer in flight, for a device that misbehaved
@@ -461,11 +508,30 @@ impl<T: Send> Queue<T> {
     /// afterwards: `add` fails with `EIO`, `pop` finds nothing. Process
     /// context (the reset waits for running interrupt callbacks).
     pub(crate) fn reclaim(&self) -> KVec<T> {
+        self.take_back(false)
+    }
+
+    /// Take back every buffer in flight before system sleep
+    /// (`Driver::freeze`, after the driver stopped adding): reset the
+    /// device (once for all its queues), unmap the buffers and return the
+    /// tokens. Until `Device::restore_queues` rearms the ring, `add` fails
+    /// with `EIO` and `pop` finds nothing. Process context.
+    pub(crate) fn suspend(&self) -> KVec<T> {
+        self.take_back(true)
+    }
+
+    fn take_back(&self, suspend: bool) -> KVec<T> {
         self.shared.stop();
         let entries = {
             let mut inner = self.inner.lock();
-            inner.dead = true;
+            if suspend {
+                inner.suspended = true;
+            } else {
+                inner.dead = true;
+            }
             while inner.ring.detach_unused().is_some() {}
+            // `add` is refused from here on: no entry is looked up until
+            // `rearm` puts a new table in.
             core::mem::take(&mut inner.entries)
         };
         let mut out = KVec::with_capacity(entries.len(), GFP_KERNEL).unwrap_or_default();
@@ -477,6 +543,41 @@ impl<T: Send> Queue<T> {
             let _ = out.push(token, GFP_KERNEL);
         }
         out
+    }
+}
+
+impl<T: Send> Restore for Queue<T> {
+    fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn index(&self) -> u16 {
+        self.index
+    }
+
+    fn rearm(&self) -> Result {
+        if !self.inner.lock().suspended {
+            return Err(EBUSY);
+        }
+        // Built outside the lock: the device is reset and the queue
+        // suspended, so nothing reads the ring memory meanwhile.
+        let mut ring = self.layout.build(self.num)?;
+        let (mut entries, mut free) = fresh_entries(self.num)?;
+        let mut inner = self.inner.lock();
+        ring.set_strict_used_len(inner.strict);
+        core::mem::swap(&mut inner.ring, &mut ring);
+        core::mem::swap(&mut inner.entries, &mut entries);
+        core::mem::swap(&mut inner.free, &mut free);
+        inner.suspended = false;
+        inner.dead = false;
+        inner.faulted = false;
+        drop(inner);
+        // The old ring, table and free list go here, outside the lock.
+        Ok(())
+    }
+
+    fn kill(&self) {
+        self.inner.lock().dead = true;
     }
 }
 

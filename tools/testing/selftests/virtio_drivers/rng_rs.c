@@ -7,6 +7,8 @@
  *   ring formats vrs.rng= declares (packed x event index, each once);
  * - each device's hwrng source gives random bytes through /dev/hwrng, and
  *   its interrupt count goes up (buffers came back through the Rust ring);
+ * - system sleep (pm_test=devices) while a reader streams: the queues are
+ *   set up again on restore and every source reads afterwards;
  * - unbind and rmmod while a reader is blocked in /dev/hwrng: the reader
  *   comes back, nothing hangs, the devices bind again;
  * - choosing per device: a device moves to the stock C virtio_rng and
@@ -254,6 +256,51 @@ static int reader_join(struct reader *r, pthread_t t, double secs)
 		usleep(10000);
 	}
 	return -1;
+}
+
+/*
+ * System sleep (suspend-to-idle, pm_test=devices) while a reader streams
+ * from one of our sources: every device's queue is suspended (the buffer
+ * with the device comes back) and set up again on restore; the reader
+ * goes on, and every source gives random bytes after the resume.
+ */
+TEST_F(rng, system_sleep)
+{
+	struct reader r = { 0 };
+	long long before[MAX_DEVS];
+	char src[64], *log;
+	pthread_t t;
+
+	ASSERT_GT(self->n, 0);
+	if (access("/sys/power/pm_test", W_OK))
+		SKIP(return, "no /sys/power/pm_test (CONFIG_PM_DEBUG)");
+	for (int i = 0; i < self->n; i++) {
+		before[i] = stat_of(self->v[i].pdev, "queue_setups");
+		ASSERT_LT(0, before[i]) TH_LOG("%s", self->v[i].pdev);
+	}
+	snprintf(src, sizeof(src), DRIVER ".%s", self->v[0].name);
+	ASSERT_EQ(0, write_str(HWRNG "/rng_current", src));
+	ASSERT_EQ(0, pthread_create(&t, NULL, reader_fn, &r));
+	usleep(200000);
+	write_str("/sys/module/suspend/parameters/pm_test_delay", "0");
+	ASSERT_EQ(0, write_str("/sys/power/pm_test", "devices"));
+	EXPECT_EQ(0, write_str("/sys/power/state", "freeze")) TH_LOG("%s", strerror(errno));
+	write_str("/sys/power/pm_test", "none");
+	usleep(200000);
+	EXPECT_FALSE(r.done) TH_LOG("the reader stopped: read %zd (%s)", r.last, strerror(r.err));
+	EXPECT_EQ(0, reader_join(&r, t, 10)) TH_LOG("reader hangs after the resume");
+	EXPECT_LT(0, r.last) TH_LOG("last read %zd (%s)", r.last, strerror(r.err));
+	for (int i = 0; i < self->n; i++) {
+		EXPECT_EQ(before[i] + 1, stat_of(self->v[i].pdev, "queue_setups"))
+			TH_LOG("%s: queue not set up again", self->v[i].name);
+		snprintf(src, sizeof(src), DRIVER ".%s", self->v[i].name);
+		EXPECT_EQ(0, read_source(_metadata, src, 16384)) TH_LOG("%s after the resume", src);
+	}
+	log = klog();
+	ASSERT_NE(NULL, log);
+	EXPECT_FALSE(log_has(log, DRIVER " virtio", "system sleep is not supported"));
+	EXPECT_FALSE(log_has(log, DRIVER " virtio", "did not take its queues back"));
+	free(log);
 }
 
 /* Unbind a device while a reader streams from it: the reader goes on
