@@ -11,7 +11,7 @@
 //! queue ops (our virtio-mmio); elsewhere the stock `virtio_blk` takes the
 //! device. See `Documentation/virtio/drivers.rst`.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
     device, new_mutex,
     prelude::*,
@@ -217,6 +217,8 @@ struct BlkData {
     #[pin]
     disk: Mutex<Option<blk::Disk<Queues>>>,
     name: CString,
+    /// Between `freeze` and `restore`: the disk is quiesced.
+    frozen: AtomicBool,
 }
 
 /// Numbers the disks (`rvd0`, `rvd1`, ...).
@@ -387,6 +389,7 @@ impl driver::Driver for VirtioBlk {
                 queues,
                 disk <- new_mutex!(Some(disk)),
                 name,
+                frozen: AtomicBool::new(false),
             }? Error),
             GFP_KERNEL,
         )
@@ -409,8 +412,21 @@ impl driver::Driver for VirtioBlk {
     }
 
     fn remove(_dev: &Device<'_>, data: Pin<&BlkData>) {
+        let mut disk = data.disk.lock();
+        if data.frozen.swap(false, Ordering::AcqRel) {
+            // Frozen and never restored (the core's restore failed before
+            // it called ours): the queues are suspended, so the held
+            // requests fail once they reach them; let them.
+            for q in data.queues.vqs.iter() {
+                driver::Restore::kill(&**q);
+            }
+            if let Some(d) = disk.as_ref() {
+                d.unquiesce();
+                d.start_stopped();
+            }
+        }
         // del_gendisk drains the requests in flight: the device still works.
-        drop(data.disk.lock().take());
+        drop(disk.take());
     }
 
     fn device_fault(_dev: &Device<'_>, data: Pin<&BlkData>) {
@@ -438,6 +454,9 @@ impl driver::Driver for VirtioBlk {
         if let Some(d) = data.disk.lock().as_ref() {
             d.quiesce_idle();
         }
+        data.frozen.store(true, Ordering::Release);
+        // Cannot fail from here on (the layer's contract): the first
+        // suspend resets the device.
         for q in data.queues.vqs.iter() {
             // Nothing is in flight after the quiesce; a request that still
             // is (none, unless blk-mq broke its promise) fails rather
@@ -451,18 +470,29 @@ impl driver::Driver for VirtioBlk {
     }
 
     fn restore(dev: &Device<'_>, data: Pin<&BlkData>) -> Result {
-        let mut qs: KVec<&dyn driver::Restore> =
-            KVec::with_capacity(data.queues.vqs.len(), GFP_KERNEL)?;
-        for q in data.queues.vqs.iter() {
-            qs.push(&**q, GFP_KERNEL)?;
-        }
-        let r = dev.restore_queues(&qs);
-        if r.is_ok() {
-            dev.ready();
+        let vqs = &data.queues.vqs;
+        let r = (|| {
+            let mut qs: KVec<&dyn driver::Restore> = KVec::with_capacity(vqs.len(), GFP_KERNEL)?;
+            for q in vqs.iter() {
+                qs.push(&**q, GFP_KERNEL)?;
+            }
+            dev.restore_queues(&qs)
+        })();
+        match r {
+            Ok(()) => dev.ready(),
+            Err(_) => {
+                // (`restore_queues` kills them itself; not if the list
+                // could not be made.)
+                for q in vqs.iter() {
+                    driver::Restore::kill(&**q);
+                }
+            }
         }
         // Even on error: the held requests then fail with EIO (the queues
         // are dead) instead of waiting forever.
-        if let Some(d) = data.disk.lock().as_ref() {
+        let disk = data.disk.lock();
+        data.frozen.store(false, Ordering::Release);
+        if let Some(d) = disk.as_ref() {
             d.unquiesce();
             // Hardware queues a full ring stopped before sleep.
             d.start_stopped();

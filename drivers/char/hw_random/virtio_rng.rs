@@ -157,9 +157,9 @@ impl hwrng::Source for Rng {
                 return Ok(0);
             }
             if self.filled.wait_interruptible(&mut st) {
-                // Restarted after the handler (or after the freezer's fake
-                // signal at system sleep): user space sees no EINTR, as
-                // with the C driver's killable wait.
+                // The read is restarted after a handler with SA_RESTART
+                // (or after the freezer's fake signal at system sleep)
+                // rather than failing with EINTR.
                 return Err(ERESTARTSYS);
             }
         }
@@ -254,11 +254,10 @@ impl driver::Driver for VirtioRng {
     fn freeze(_dev: &Device<'_>, data: Pin<&RngData>) -> Result {
         let rng = &data.rng;
         rng.state.lock().frozen = true;
-        // The buffer with the device, if any, comes back unfilled.
-        let back = rng.queue.suspend();
-        if !back.is_empty() {
-            rng.state.lock().pending = false;
-        }
+        // The buffer with the device, if any, comes back unfilled; none is
+        // with the device afterwards.
+        drop(rng.queue.suspend());
+        rng.state.lock().pending = false;
         Ok(())
     }
 

@@ -97,13 +97,16 @@ pub(crate) struct QueueStats {
     pub(crate) used: AtomicU64,
     /// Interrupt callbacks of the queue.
     pub(crate) callbacks: AtomicU64,
+    /// Buffers taken back without the device using them (a device fault,
+    /// system sleep): `added` = `used` + `reclaimed` at rest.
+    pub(crate) reclaimed: AtomicU64,
 }
 
 /// The counters of one bound device, in the driver's debugfs directory:
 /// `/sys/kernel/debug/<driver>/<virtioN>`:
 ///
 /// ```text
-/// queue 0: added 4096 kicks 4090 kicks_suppressed 6 used 4096 callbacks 4001
+/// queue 0: added 4096 kicks 4090 kicks_suppressed 6 used 4096 callbacks 4001 reclaimed 0
 /// fault: none
 /// ```
 ///
@@ -127,6 +130,7 @@ impl DevStats {
                         kicks_suppressed: AtomicU64::new(0),
                         used: AtomicU64::new(0),
                         callbacks: AtomicU64::new(0),
+                        reclaimed: AtomicU64::new(0),
                     }
                 }; QUEUE_STATS],
                 nqueues: AtomicU32::new(0),
@@ -147,13 +151,14 @@ impl DevStats {
         for (i, q) in s.queues[..n].iter().enumerate() {
             writeln!(
                 f,
-                "queue {}: added {} kicks {} kicks_suppressed {} used {} callbacks {}",
+                "queue {}: added {} kicks {} kicks_suppressed {} used {} callbacks {} reclaimed {}",
                 i,
                 q.added.load(r),
                 q.kicks.load(r),
                 q.kicks_suppressed.load(r),
                 q.used.load(r),
-                q.callbacks.load(r)
+                q.callbacks.load(r),
+                q.reclaimed.load(r)
             )?;
         }
         match s.fault_queue.load(r) {
@@ -218,7 +223,9 @@ pub(crate) trait Driver: Sized + 'static {
     /// reports are off). Stop submitting, wait for or take back what is in
     /// flight, and end with `Queue::suspend` on every queue (which resets
     /// the device). The layer then deletes the queues; the rings stay.
-    /// On error the driver must be running as before: sleep is aborted.
+    /// It may fail (sleep is then aborted) only before its first
+    /// `Queue::suspend`, and must then be running as before: a suspended
+    /// queue's device is reset, and only `restore` gives the queues back.
     /// The default refuses sleep with `EOPNOTSUPP`.
     fn freeze(dev: &Device<'_>, _data: Pin<&Self::Data>) -> Result {
         dev_warn!(
@@ -233,7 +240,10 @@ pub(crate) trait Driver: Sized + 'static {
     /// [`Device::restore_queues`], set [`Device::ready`] and resume
     /// submitting. On error the virtio core marks the device `FAILED`; the
     /// queues are dead (I/O fails with `EIO`) until the device is bound
-    /// again. A device that misbehaved before sleep starts afresh.
+    /// again. If the core fails before it calls `restore` (the device
+    /// refuses the features), the queues stay suspended (`add` fails with
+    /// `EIO`) and whatever the driver held back at `freeze` must be let go
+    /// at `remove`. A device that misbehaved before sleep starts afresh.
     fn restore(_dev: &Device<'_>, _data: Pin<&Self::Data>) -> Result {
         Err(EOPNOTSUPP)
     }
@@ -548,8 +558,6 @@ impl Device<'_> {
         for q in queues {
             q.rearm()?;
         }
-        shared.faulted.store(false, Ordering::Release);
-        shared.stats.fault_queue.store(-1, Ordering::Relaxed);
         shared.stopped.store(false, Ordering::Release);
         if let Err(e) = shared.give_queues() {
             shared.stopped.store(true, Ordering::Release);
@@ -560,6 +568,10 @@ impl Device<'_> {
             );
             return Err(e);
         }
+        // The device was reset and took the queues: a fault before sleep
+        // is history.
+        shared.faulted.store(false, Ordering::Release);
+        shared.stats.fault_queue.store(-1, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -637,9 +649,13 @@ impl Shared {
     /// Give the queues to the device (`find_queues` of the transport).
     fn give_queues(&self) -> Result {
         let find = self.ops.find_queues.ok_or(EINVAL)?;
-        // SAFETY: `infos` describe rings that live as long as we do (every
-        // `Rings` and `Queue` holds us), with 'static names and contexts in
-        // `ctxs`, which stay until `del_queues` (in `drop`).
+        // SAFETY: `infos` describe the rings of this device's queues, which
+        // are alive: at probe they are the `Rings` just allocated (owned by
+        // the caller's result), at restore the caller borrows every queue
+        // (`restore_queues` checks it has all of them); a queue's ring goes
+        // only with the queue, which resets the device first (`stop`).
+        // Names are 'static; the contexts live in `ctxs` until `del_queues`
+        // (in `drop`).
         let r = unsafe {
             find(
                 self.vdev.as_ptr(),
@@ -1171,8 +1187,10 @@ impl<D: Driver> Registration<D> {
         let (Some(ops), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
             return 0;
         };
-        // SAFETY: non-null data lives until remove, which cannot run during
-        // a PM callback (both hold the device lock).
+        // SAFETY: non-null data lives until remove. Remove cannot run
+        // during system sleep: user space (sysfs unbind, rmmod) is frozen
+        // before devices are, and the transport's own devices are not
+        // removed by the PM core.
         let Some(data) = (unsafe { b.data.load(Ordering::Acquire).as_ref() }) else {
             return 0;
         };

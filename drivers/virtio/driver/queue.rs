@@ -391,6 +391,9 @@ impl<T: Send> Queue<T> {
     pub(crate) fn kick(&self) -> bool {
         let (kick, next) = {
             let mut inner = self.inner.lock();
+            if inner.dead || inner.suspended {
+                return false;
+            }
             let kick = inner.ring.kick_prepare();
             (kick, inner.ring.notification_data())
         };
@@ -473,13 +476,18 @@ impl<T: Send> Queue<T> {
 
     /// Ask for used-buffer interrupts; `false` if buffers are already
     /// waiting (pop them first, then ask again).
+    /// Nothing to wait for (`true`) on a dead or suspended queue.
     pub(crate) fn enable_cb(&self) -> bool {
-        self.inner.lock().ring.enable_cb()
+        let mut inner = self.inner.lock();
+        inner.dead || inner.suspended || inner.ring.enable_cb()
     }
 
     /// Ask the device not to interrupt (a hint).
     pub(crate) fn disable_cb(&self) {
-        self.inner.lock().ring.disable_cb()
+        let mut inner = self.inner.lock();
+        if !inner.dead && !inner.suspended {
+            inner.ring.disable_cb()
+        }
     }
 
     /// Free ring entries.
@@ -540,6 +548,7 @@ impl<T: Send> Queue<T> {
             // not leaked; only with a failed allocation above).
             let InFlight { token, segs } = e;
             drop(segs);
+            self.stats().reclaimed.fetch_add(1, Relaxed);
             let _ = out.push(token, GFP_KERNEL);
         }
         out
@@ -560,7 +569,9 @@ impl<T: Send> Restore for Queue<T> {
             return Err(EBUSY);
         }
         // Built outside the lock: the device is reset and the queue
-        // suspended, so nothing reads the ring memory meanwhile.
+        // suspended, and no method of a suspended queue touches the ring
+        // memory (`kick`, `pop`, `more_used`, `enable_cb`, `disable_cb`
+        // check first; `num_free` reads the ring's own state).
         let mut ring = self.layout.build(self.num)?;
         let (mut entries, mut free) = fresh_entries(self.num)?;
         let mut inner = self.inner.lock();

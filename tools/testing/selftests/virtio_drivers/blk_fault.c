@@ -15,6 +15,9 @@
  *   the queue that caught the fault;
  * - the kernel log has exactly one line about it, from the device,
  *   naming the fault the ring found;
+ * - (two of the faults) a system sleep cycle (pm_test=devices) revives
+ *   the disk without rebinding: restore resets the device and restarts
+ *   its queues;
  * - unbinding the device does not hang; bound again (the device is reset
  *   and the fault was one-shot), the disk reads back what was written
  *   before the fault.
@@ -198,6 +201,7 @@ FIXTURE_VARIANT(fault) {
 	int packed;		/* its ring format */
 	const char *mode;	/* x-fault value */
 	const char *found;	/* what the ring reports (Fault variant) */
+	int sleep;		/* a system sleep cycle revives the disk */
 };
 
 FIXTURE_VARIANT_ADD(fault, split_used_id_out_of_range) {
@@ -210,7 +214,7 @@ FIXTURE_VARIANT_ADD(fault, split_used_len_too_large) {
 	.disk = 2, .packed = 0, .mode = "len", .found = "UsedLenTooLarge",
 };
 FIXTURE_VARIANT_ADD(fault, split_used_index_jump) {
-	.disk = 3, .packed = 0, .mode = "idx-jump", .found = "IndexJump",
+	.disk = 3, .packed = 0, .mode = "idx-jump", .found = "IndexJump", .sleep = 1,
 };
 FIXTURE_VARIANT_ADD(fault, packed_used_id_out_of_range) {
 	.disk = 4, .packed = 1, .mode = "id-range", .found = "UsedIdOutOfRange",
@@ -222,7 +226,7 @@ FIXTURE_VARIANT_ADD(fault, packed_used_len_too_large) {
 	.disk = 6, .packed = 1, .mode = "len", .found = "UsedLenTooLarge",
 };
 FIXTURE_VARIANT_ADD(fault, packed_wrap_counter_multiqueue) {
-	.disk = 7, .packed = 1, .mode = "wrap", .found = "WrapCounter",
+	.disk = 7, .packed = 1, .mode = "wrap", .found = "WrapCounter", .sleep = 1,
 };
 
 FIXTURE_SETUP(fault)
@@ -303,6 +307,36 @@ TEST_F_TIMEOUT(fault, io_error_one_line_rebind, 300)
 		TH_LOG("last: %s", line);
 	EXPECT_NE(NULL, strstr(line, variant->found)) TH_LOG("%s", line);
 	ksft_print_msg("%s\n", strchr(line, '>') ? strchr(line, '>') + 1 : line);
+
+	/*
+	 * A system sleep cycle (pm_test=devices) resets the device and
+	 * restarts its queues: the disk works again without rebinding, with
+	 * its data, and its counters no longer name a fault.
+	 */
+	if (variant->sleep && !access("/sys/power/pm_test", W_OK)) {
+		char buf[1024] = "";
+		FILE *f;
+		size_t n;
+
+		write_str("/sys/module/suspend/parameters/pm_test_delay", "0");
+		ASSERT_EQ(0, write_str("/sys/power/pm_test", "devices"));
+		EXPECT_EQ(0, write_str("/sys/power/state", "freeze")) TH_LOG("%s", strerror(errno));
+		write_str("/sys/power/pm_test", "none");
+		EXPECT_EQ(0, pat_check(self->path, SPAN, seed)) TH_LOG("%s after the sleep", self->path);
+		for (int c = 0; c < ncpu; c++) {
+			EXPECT_EQ(0, io_on_cpu(self->path, c, SPAN / 4096 + c, seed, 10))
+				TH_LOG("CPU %d after the sleep", c);
+		}
+		snprintf(attr, sizeof(attr), "/sys/kernel/debug/" DRIVER "/%s", self->v.name);
+		f = fopen(attr, "r");
+		n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		buf[n] = 0;
+		EXPECT_NE(NULL, strstr(buf, "fault: none")) TH_LOG("%s: %s", attr, buf);
+		ksft_print_msg("%s: working again after a sleep cycle, without rebinding\n",
+			       self->v.name);
+	}
 
 	/* Unbind does not hang; bound again, the disk has its data. */
 	snprintf(attr, sizeof(attr), "/sys/bus/virtio/drivers/%s/unbind", DRIVER);
