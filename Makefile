@@ -10,6 +10,7 @@
 #   make shell [ARCH=...]   a shell in that VM
 #   make CLIPPY=1           build with clippy lints
 #   make mutants            mutation testing of the vring core (cargo-mutants)
+#   make deb [ARCH=...]     Debian packages (prebuilt modules, DKMS, tools) in build/deb/
 #
 # Everything fetched/built outside the checkout lives in $(VRS_CACHE)
 # (default ~/.cache/virtio-rs); module objects go to build/<arch>/.
@@ -18,7 +19,7 @@ ARCHES := $(if $(ARCH),$(ARCH),x86_64 arm64)
 VM := tools/testing/vm
 export CLIPPY
 
-.PHONY: all modules selftests setup check check-host check-vm run shell clean help mutants
+.PHONY: all modules selftests setup check check-host check-vm run shell clean help mutants deb
 
 all: modules
 
@@ -37,6 +38,9 @@ check-host:
 mutants:
 	@tools/testing/mutants/mutants.sh
 
+deb:
+	@tools/packaging/deb.sh $(ARCHES)
+
 run:
 	@$(VM)/run.sh $(if $(DEBUG),--debug) $(or $(ARCH),$(if $(DEBUG),arm64,x86_64))
 
@@ -47,4 +51,4 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '3,16p' Makefile
+	@sed -n '3,17p' Makefile

@@ -41,7 +41,8 @@ packages=(build-essential bc bison flex libelf-dev libssl-dev rustc rust-src rus
 	rust-clippy bindgen libclang-dev clang lld llvm python3 cpio kmod dwarves
 	busybox-static xz-utils zstd qemu-system-x86 qemu-system-arm ipxe-qemu
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross device-tree-compiler file
-	meson ninja-build pkgconf libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev python3-venv)
+	meson ninja-build pkgconf libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev python3-venv
+	debhelper dh-dkms dpkg-dev cargo librust-nix-dev libstd-rust-dev:arm64 lintian)
 chroot_key="trixie deb-src $mirror ${packages[*]}"
 if [ "$(cat "$VRS_CHROOT/.vrs-stamp" 2>/dev/null)" != "$chroot_key" ]; then
 	if [ ! -x "$VRS_CHROOT/usr/bin/apt-get" ] || [ ! -f "$VRS_CHROOT/.vrs-debootstrap" ]; then
