@@ -6,7 +6,8 @@
 # per selftest area (tools/testing/selftests/*/vm.conf), then the debug
 # lane (the ring and transport areas again, on the debug kernel of each arch
 # in VRS_DEBUG_ARCHES, default arm64), then the runner's own self-test
-# (with the debug kernel's detectors).
+# (with the debug kernel's detectors). Between the VM boots and the debug
+# lane: the Debian packages and the distro guest test (tools/testing/distro).
 # Ends with one line "N passed, N failed, N skipped"; exits non-zero on any
 # failure or when nothing ran.
 set -uo pipefail
@@ -144,6 +145,37 @@ if [ -z "$host_only" ]; then
 			phase "$arch vm $area" SECONDS-t
 		done
 	done
+	# The Debian packages (make deb; lintian must report no error or
+	# warning) and the distro guest test: a real trixie system booted three
+	# times (stock, packages installed and our transport chosen, purged).
+	# amd64 only (tools/testing/distro/image.sh says why).
+	case " $arches " in *" x86_64 "*)
+		t=$SECONDS
+		echo "== make deb"
+		if "$VRS_TOP/tools/packaging/deb.sh" $arches; then
+			P=$((P + 1))
+			lw=$(grep -E '^[EW]: ' "$VRS_TOP/build/deb/lintian.txt")
+			if [ -n "$lw" ]; then
+				echo "$lw" | sed 's/^/  /'; fail "lintian: errors or warnings"
+			else
+				P=$((P + 1))
+			fi
+		else
+			fail "make deb"
+		fi
+		phase "make deb" SECONDS-t
+		t=$SECONDS
+		echo "== distro guest test (x86_64)"
+		"$VRS_TOP/tools/testing/distro/test.sh" x86_64
+		res=$VRS_TOP/build/x86_64/vm/distro/result
+		if [ -f "$res" ]; then
+			read -r p f s <"$res"; P=$((P + p)); F=$((F + f)); S=$((S + s))
+		else
+			fail "x86_64/distro: no result"
+		fi
+		phase "x86_64 distro guest" SECONDS-t
+		;;
+	esac
 	# The debug lane: the modules built against the debug kernel
 	# (tools/testing/vm/debug-kernel), the ring and transport areas booted
 	# on it (KASAN, lockdep, kmemleak, ...; the vring area adds the KUnit
