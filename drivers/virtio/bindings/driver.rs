@@ -280,6 +280,14 @@ struct Bound<D: Driver> {
     _stats_file: Option<Pin<KBox<debugfs::File<Arc<DevStats>>>>>,
 }
 
+/// What `Registration::published` finds: the transport's raw queue ops, our
+/// [`Bound`] and the driver's data.
+type Published<'a, D> = (
+    &'a sys::vrs_raw_queue_ops,
+    &'a Bound<D>,
+    Pin<&'a <D as Driver>::Data>,
+);
+
 /// A virtio device during a [`Driver`] callback.
 pub(crate) struct Device<'a> {
     vdev: NonNull<sys::virtio_device>,
@@ -994,6 +1002,26 @@ impl<D: Driver> Registration<D> {
         }
     }
 
+    /// The transport's raw queue ops, our [`Bound`] and the driver's
+    /// data of a device, for the callbacks that run between probe and
+    /// remove (scan, freeze, restore). `None` when the transport is not
+    /// ours any more or the data is not (or no longer) published.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` is bound to us, and remove cannot run while the returned
+    /// references are in use (the caller says why).
+    unsafe fn published<'a>(vdev: *mut sys::virtio_device) -> Option<Published<'a, D>> {
+        // SAFETY: `vdev` is bound to us, per the function's contract.
+        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() }?;
+        // SAFETY: as above.
+        let b = unsafe { Self::bound(vdev) }?;
+        // SAFETY: non-null data lives until remove, which the caller
+        // excludes.
+        let data = unsafe { b.data.load(Ordering::Acquire).as_ref() }?;
+        Some((ops, b, data.as_ref()))
+    }
+
     /// # Safety
     ///
     /// As the dispatch of a [`QueueCtx`]: `vdev` is bound to us.
@@ -1180,18 +1208,11 @@ impl<D: Driver> Registration<D> {
     ///
     /// Only as the `virtio_driver` callback.
     unsafe extern "C" fn freeze(vdev: *mut sys::virtio_device) -> i32 {
-        // SAFETY: bound to us: probe succeeded (the PM core calls only
-        // drivers that are bound).
-        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
-        // SAFETY: as above.
-        let (Some(ops), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
-            return 0;
-        };
-        // SAFETY: non-null data lives until remove. Remove cannot run
-        // during system sleep: user space (sysfs unbind, rmmod) is frozen
-        // before devices are, and the transport's own devices are not
-        // removed by the PM core.
-        let Some(data) = (unsafe { b.data.load(Ordering::Acquire).as_ref() }) else {
+        // SAFETY: the PM core calls only drivers that are bound, and remove
+        // cannot run during system sleep: user space (sysfs unbind, rmmod)
+        // is frozen before devices are, and the transport's own devices are
+        // not removed by the PM core.
+        let Some((ops, b, data)) = (unsafe { Self::published(vdev) }) else {
             return 0;
         };
         // The core disabled configuration changes: finish a report that
@@ -1199,7 +1220,7 @@ impl<D: Driver> Registration<D> {
         // SAFETY: initialised in probe.
         unsafe { bindings::flush_work(b.work.get().cast()) };
         let dev = Self::device(b);
-        if let Err(e) = D::freeze(&dev, data.as_ref()) {
+        if let Err(e) = D::freeze(&dev, data) {
             return e.to_errno();
         }
         // The driver suspended its queues (which reset the device); reset
@@ -1225,16 +1246,10 @@ impl<D: Driver> Registration<D> {
     /// Only as the `virtio_driver` callback.
     unsafe extern "C" fn restore(vdev: *mut sys::virtio_device) -> i32 {
         // SAFETY: as in `freeze`.
-        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
-        // SAFETY: as above.
-        let (Some(_), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
+        let Some((_, b, data)) = (unsafe { Self::published(vdev) }) else {
             return 0;
         };
-        // SAFETY: as in `freeze`.
-        let Some(data) = (unsafe { b.data.load(Ordering::Acquire).as_ref() }) else {
-            return 0;
-        };
-        match D::restore(&Self::device(b), data.as_ref()) {
+        match D::restore(&Self::device(b), data) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
@@ -1244,16 +1259,10 @@ impl<D: Driver> Registration<D> {
     ///
     /// Only as the `virtio_driver` callback.
     unsafe extern "C" fn scan(vdev: *mut sys::virtio_device) {
-        // SAFETY: as in `config_changed`.
-        let ops = unsafe { sys::vrs_raw_queue_ops_get(vdev).as_ref() };
-        // SAFETY: as above.
-        let (Some(_), Some(b)) = (ops, unsafe { Self::bound(vdev) }) else {
-            return;
-        };
         // SAFETY: the core runs scan right after our probe succeeded, with
         // the device lock held: remove cannot run concurrently.
-        if let Some(d) = unsafe { b.data.load(Ordering::Acquire).as_ref() } {
-            D::scan(&Self::device(b), d.as_ref());
+        if let Some((_, b, data)) = unsafe { Self::published(vdev) } {
+            D::scan(&Self::device(b), data);
         }
     }
 

@@ -21,6 +21,16 @@ t0=$SECONDS
 timing=()
 phase() { timing+=("$(printf '%-28s %5ss' "$1" $(($2)))"); }
 fail() { echo "not ok - $1"; F=$((F + 1)); }
+# add_result FILE NAME: add a runner's "passed failed skipped" line to the
+# totals; a missing file is a failure of NAME.
+add_result() {
+	local p f s
+	if [ -f "$1" ]; then
+		read -r p f s <"$1"; P=$((P + p)); F=$((F + f)); S=$((S + s))
+	else
+		fail "$2: runner produced no result"
+	fi
+}
 
 # ---------------------------------------------------------------- host tests
 t=$SECONDS
@@ -136,12 +146,7 @@ if [ -z "$host_only" ]; then
 			area=$area$c
 			t=$SECONDS
 			"$VRS_TOP/tools/testing/vm/vm-chroot.sh" --tag "$area" "$arch" "$conf"
-			res=$VRS_TOP/build/$arch/vm/$area/result
-			if [ -f "$res" ]; then
-				read -r p f s <"$res"; P=$((P + p)); F=$((F + f)); S=$((S + s))
-			else
-				fail "$arch/$area: runner produced no result"
-			fi
+			add_result "$VRS_TOP/build/$arch/vm/$area/result" "$arch/$area"
 			phase "$arch vm $area" SECONDS-t
 		done
 	done
@@ -167,12 +172,7 @@ if [ -z "$host_only" ]; then
 		t=$SECONDS
 		echo "== distro guest test (x86_64)"
 		"$VRS_TOP/tools/testing/distro/test.sh" x86_64
-		res=$VRS_TOP/build/x86_64/vm/distro/result
-		if [ -f "$res" ]; then
-			read -r p f s <"$res"; P=$((P + p)); F=$((F + f)); S=$((S + s))
-		else
-			fail "x86_64/distro: no result"
-		fi
+		add_result "$VRS_TOP/build/x86_64/vm/distro/result" x86_64/distro
 		phase "x86_64 distro guest" SECONDS-t
 		;;
 	esac
@@ -198,12 +198,7 @@ if [ -z "$host_only" ]; then
 			t=$SECONDS
 			VM_KERNEL=debug "$VRS_TOP/tools/testing/vm/vm-chroot.sh" --tag "$area" "$arch" \
 				"$VRS_TOP/tools/testing/selftests/$conf"
-			res=$VRS_TOP/build/$arch/vm/$area.debug/result
-			if [ -f "$res" ]; then
-				read -r p f s <"$res"; P=$((P + p)); F=$((F + f)); S=$((S + s))
-			else
-				fail "$arch-debug/$area: runner produced no result"
-			fi
+			add_result "$VRS_TOP/build/$arch/vm/$area.debug/result" "$arch-debug/$area"
 			phase "$arch-debug vm $area" SECONDS-t
 		done
 	done
