@@ -85,11 +85,15 @@ if [ ! -s "$vb" ] || [ -n "$newer_h" ] ||
 		--allowlist-type 'vrs_blk_.*'
 		--allowlist-var 'VIRTIO_(F|MMIO|CONFIG_S|TRANSPORT_F|ID)_.*|VIRTIO_MMIO_.*|VRING_.*|VRS_RAW_QUEUE_ABI'
 		--no-recursive-allowlist)
+	# Without rustfmt (a DKMS machine needs none) bindgen says so on every
+	# build: the output is the same, unformatted.
+	fmt=
+	command -v rustfmt >/dev/null 2>&1 || fmt="--formatter none"
 	# The kernel's command is shell text with make's $(pound) for '#': run it
 	# as a script so its quoting means what it meant to make.
 	{
 		echo "cd '$kout'"
-		echo "bindgen '$hdr' ${bopts//\$(pound)/#} ${allow[*]@Q} -o '$vb.tmp' -- $copts -I'$top/drivers/virtio/bindings'"
+		echo "bindgen '$hdr' ${bopts//\$(pound)/#} ${allow[*]@Q} $fmt -o '$vb.tmp' -- $copts -I'$top/drivers/virtio/bindings'"
 	} >"$gen/bindgen.sh"
 	bash -e "$gen/bindgen.sh"
 	mv "$vb.tmp" "$vb"

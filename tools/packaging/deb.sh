@@ -36,9 +36,16 @@ for a in amd64 arm64; do
 			>"$stage/debian/virtio-rs-modules-$VRS_KREL-$a.$f"
 	done
 done
+# The DKMS package needs the kernel's own compiler (a newer rustc from
+# backports cannot build modules for it): its upstream version, from the
+# kernel's configuration, bounds rustc and rust-src.
+rustc_up=$(sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="rustc \([0-9.]*\) .*/\1/p' "$VRS_KDIR/out-x86_64/.config")
+[ -n "$rustc_up" ] || vrs_die "no CONFIG_RUSTC_VERSION_TEXT in the prepared kernel's .config"
+rustc_next=${rustc_up%.*}.$((${rustc_up##*.} + 1))
 awk -v mods="$mods" '{ if ($0 == "@MODULE_PACKAGES@") printf "%s", mods; else print }' \
 	"$stage/debian/control.in" |
 	sed -e "s/@KREL@/$VRS_KREL/g" -e "s/@KVERSION@/$VRS_KVER/g" -e "s/@KSERIES@/$VRS_KSERIES/g" \
+		-e "s/@RUSTC_UPSTREAM@/$rustc_up/g" -e "s/@RUSTC_NEXT@/$rustc_next/g" \
 	>"$stage/debian/control"
 
 first=1

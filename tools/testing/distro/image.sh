@@ -12,6 +12,7 @@
 # debootstrap (qemu-user), which the machine does not have.
 set -euo pipefail
 . "$(dirname "$0")/../vm/lib.sh"
+. "$(dirname "$0")/lib.sh"
 VRS_STEP=distro-image
 arch=$(vrs_karch "${1:-x86_64}")
 [ "$arch" = x86_64 ] || vrs_die "only amd64 images (see the header)"
@@ -43,21 +44,12 @@ deb $mirror trixie main
 deb $mirror trixie-updates main
 deb $mirror trixie-backports main
 SRC
-# In the image's chroot, with proc, sys and dev (private mount namespace).
-in_root() {
-	unshare --mount --propagation private -- /bin/bash -c '
-		set -e; r=$1; shift
-		mount -t proc proc "$r/proc"; mount -t sysfs sys "$r/sys"; mount --rbind /dev "$r/dev"
-		chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
-			PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c "$*"
-	' x "$root" "$@"
-}
 vrs_log "installing linux-image-$VRS_KREL-$da ($VRS_KVER) from the archive"
-in_root "apt-get update -q && apt-get install -y -q --no-install-recommends -t trixie-backports \
+in_root "$root" -- "apt-get update -q && apt-get install -y -q --no-install-recommends -t trixie-backports \
 	linux-image-$VRS_KREL-$da=$VRS_KVER" >"$dir/kernel.log" 2>&1 ||
 	{ tail -n 20 "$dir/kernel.log" >&2; vrs_die "installing the kernel failed; see $dir/kernel.log"; }
 [ -f "$root/boot/initrd.img-$VRS_KREL-$da" ] || vrs_die "the kernel's postinst made no initramfs"
-in_root "apt-get clean"
+in_root "$root" -- "apt-get clean"
 echo "LABEL=vrsroot / ext4 defaults 0 1" >"$root/etc/fstab"
 echo vrs-distro >"$root/etc/hostname"
 mkdir -p "$root/mnt/payload"

@@ -151,9 +151,10 @@ if [ -z "$host_only" ]; then
 		done
 	done
 	# The Debian packages (make deb; lintian must report no error or
-	# warning) and the distro guest test: a real trixie system booted three
-	# times (stock, packages installed and our transport chosen, purged).
-	# amd64 only (tools/testing/distro/image.sh says why).
+	# warning) and the distro guest test: a real trixie system booted with
+	# the prebuilt package (stock, installed and our transport chosen,
+	# purged) and with the DKMS package (built in the image's chroot,
+	# booted, purged). amd64 only (tools/testing/distro/image.sh says why).
 	case " $arches " in *" x86_64 "*)
 		t=$SECONDS
 		echo "== make deb"
