@@ -19,7 +19,9 @@
 #                source, then virtio-rs-common and virtio-rs-dkms with apt:
 #                DKMS builds the modules; the build refuses another rustc
 #                or linux-source; choose our transport, update the initramfs
-#   dkms         (boot) as chosen, with the modules DKMS built
+#   dkms         (boot) as chosen, with the modules DKMS built; and the
+#                tools package: ivshmem-server's unit under systemd, a peer
+#                on its socket, purge
 #   dkms-purge   (chroot) purge: modules, prepared tree and initramfs
 #                entries are gone
 P=/mnt/payload
@@ -91,6 +93,21 @@ chosen|dkms)
 	check hwrng_reads "rng_current or read" sh -c 'grep -q "^virtio_rng_rs\." /sys/class/misc/hw_random/rng_current &&
 		test "$(head -c 4096 /dev/hwrng | wc -c)" = 4096'
 	check kernel_log_clean "dmesg" sh -c '! dmesg | grep -E "WARNING:|BUG:|Oops|Call Trace"'
+	if [ $phase = dkms ]; then
+		# The tools package: its ivshmem-server unit under this systemd,
+		# with the options of /etc/default/ivshmem-server (a 4 MiB
+		# shared memory "ivshmem", one vector), and a peer on its socket.
+		check tools_install "dpkg -i" dpkg -i $P/virtio-rs-tools_*.deb
+		check tools_unit_not_enabled "enabled by the package" sh -c '! systemctl -q is-enabled ivshmem-server'
+		check tools_unit_starts "systemctl start" systemctl start ivshmem-server
+		s=/run/ivshmem/ivshmem.sock
+		i=0; while [ ! -S $s ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+		check tools_peer_joins "ivshmem-peer dump" sh -c "ivshmem-peer -S $s dump >/tmp/dump && cat /tmp/dump &&
+			grep -qx 'shm 4194304 bytes' /tmp/dump && grep -qx 'vectors 1' /tmp/dump"
+		sed 's/^/# ivshmem-peer dump: /' /tmp/dump
+		check tools_unit_stops "systemctl stop" sh -c "systemctl stop ivshmem-server && ! systemctl -q is-active ivshmem-server && test ! -e $s"
+		check tools_purge "dpkg --purge" sh -c "dpkg --purge virtio-rs-tools && ! command -v ivshmem-server && test ! -e /etc/default/ivshmem-server"
+	fi
 	if [ $phase = chosen ]; then
 		check dpkg_purge "dpkg --purge" dpkg --purge "virtio-rs-modules-$abi" virtio-rs-common
 		check conf_removed "still there" test ! -e /etc/modprobe.d/virtio-rs.conf

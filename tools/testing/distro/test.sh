@@ -17,7 +17,8 @@
 #      headers and source, then the DKMS package, which builds the modules
 #      (natively: under TCG the build would take about 40 minutes); the
 #      build refuses another rustc or linux-source; choose our transport;
-#   5. dkms: booted, as 2. with the modules DKMS built;
+#   5. dkms: booted, as 2. with the modules DKMS built; the tools package's
+#      ivshmem-server unit started under systemd, a peer on its socket;
 #   6. dkms-purge, in the chroot: modules, prepared tree, initramfs entry
 #      gone.
 # The kernel's initramfs for a boot is taken from the image (the guest or
@@ -122,7 +123,7 @@ esac
 # (grown for the ~2 GB prepared tree), booted, purged in the chroot.
 case " $parts " in *" dkms "*)
 	dkms=$(ls "$VRS_TOP"/build/deb/virtio-rs-dkms_*.deb | head -n1)
-	cp "$dkms" "$work/payload/"
+	cp "$dkms" "$VRS_TOP"/build/deb/virtio-rs-tools_*_"$da".deb "$work/payload/"
 	echo "$VRS_KVER" >"$work/payload/kversion"
 	echo "$abi" >"$work/payload/abi"
 	apt_cache=$VRS_CACHE/distro/$arch/apt-archives
