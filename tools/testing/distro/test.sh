@@ -102,12 +102,10 @@ boot() {
 # payload directory and the cache of downloaded packages bound in.
 in_image() {
 	echo "$1" >"$work/payload/phase"
-	local m=$work/mnt t=$SECONDS rc=0
-	mkdir -p "$m" "$apt_cache/partial"
-	mount -o loop "$2" "$m"
-	in_root "$m" "$work/payload:/mnt/payload" "$apt_cache:/var/cache/apt/archives" -- \
+	local t=$SECONDS rc=0
+	mkdir -p "$apt_cache/partial"
+	in_root "$2" "$work/payload:/mnt/payload" "$apt_cache:/var/cache/apt/archives" -- \
 		"sh /mnt/payload/test.sh" >"$work/chroot-$1.log" 2>&1 || rc=$?
-	umount "$m"
 	vrs_log "$arch: '$1' (chroot) took $((SECONDS - t)) s"
 	[ $rc = 0 ] || echo "test.sh exited $rc" >>"$work/chroot-$1.log"
 	collect "$1" "$work/chroot-$1.log"
@@ -129,7 +127,9 @@ case " $parts " in *" dkms "*)
 	apt_cache=$VRS_CACHE/distro/$arch/apt-archives
 	cp --sparse=always "$img" "$work/dkms.img"
 	truncate -s 8G "$work/dkms.img"
-	e2fsck -fp "$work/dkms.img" >/dev/null && resize2fs "$work/dkms.img" >/dev/null 2>&1
+	# (e2fsck -p exits 1 when it repaired something: fine here)
+	e2fsck -fp "$work/dkms.img" >/dev/null || [ $? = 1 ] || vrs_die "e2fsck of the DKMS image failed"
+	resize2fs "$work/dkms.img" >/dev/null 2>&1 || vrs_die "resize2fs of the DKMS image failed"
 	if in_image dkms-install "$work/dkms.img"; then
 		boot dkms "$work/dkms.img" && in_image dkms-purge "$work/dkms.img"
 	fi

@@ -22,13 +22,15 @@ timing=()
 phase() { timing+=("$(printf '%-28s %5ss' "$1" $(($2)))"); }
 fail() { echo "not ok - $1"; F=$((F + 1)); }
 # add_result FILE NAME: add a runner's "passed failed skipped" line to the
-# totals; a missing file is a failure of NAME.
+# totals; a missing or malformed file is a failure of NAME.
 add_result() {
 	local p f s
-	if [ -f "$1" ]; then
-		read -r p f s <"$1"; P=$((P + p)); F=$((F + f)); S=$((S + s))
-	else
+	if [ ! -f "$1" ]; then
 		fail "$2: runner produced no result"
+	elif read -r p f s <"$1" && [[ "$p $f $s" =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]]; then
+		P=$((P + p)); F=$((F + f)); S=$((S + s))
+	else
+		fail "$2: malformed result '$(head -c 80 "$1")'"
 	fi
 }
 
