@@ -219,6 +219,8 @@ struct BlkData {
     name: CString,
     /// Between `freeze` and `restore`: the disk is quiesced.
     frozen: AtomicBool,
+    /// The smallest ring the largest request fits in.
+    min_ring: u16,
 }
 
 /// Numbers the disks (`rvd0`, `rvd1`, ...).
@@ -329,6 +331,11 @@ impl driver::Driver for VirtioBlk {
             )?;
         }
         let rings = dev.find_queues(&specs, nq > 1)?;
+        // The largest request is header, data segments and status (a
+        // discard: header, ranges, status); no chain may be longer than
+        // the ring, through an indirect table or not (virtio 1.2,
+        // 2.7.5.3.1), so the ring never gets smaller than that.
+        let min_ring = (limits.max_segments + 2).next_power_of_two();
         let mut vqs = KVec::with_capacity(rings.len(), GFP_KERNEL)?;
         let mut dma_dev = None;
         let mut depth = u32::MAX;
@@ -390,6 +397,7 @@ impl driver::Driver for VirtioBlk {
                 disk <- new_mutex!(Some(disk)),
                 name,
                 frozen: AtomicBool::new(false),
+                min_ring,
             }? Error),
             GFP_KERNEL,
         )
@@ -497,6 +505,27 @@ impl driver::Driver for VirtioBlk {
             // Hardware queues a full ring stopped before sleep.
             d.start_stopped();
         }
+        r
+    }
+
+    fn resize_queue(_dev: &Device<'_>, data: Pin<&BlkData>, index: u16, size: u16) -> Result {
+        let q = data.queues.vqs.get(usize::from(index)).ok_or(EINVAL)?;
+        // A smaller ring could never take the largest request.
+        if size < data.min_ring {
+            return Err(EINVAL);
+        }
+        let disk = data.disk.lock();
+        let d = disk.as_ref().ok_or(ENODEV)?;
+        // As for system sleep: the requests in flight complete, new ones
+        // wait in blk-mq; the ring is empty when it is replaced.
+        d.quiesce_idle();
+        let r = q.resize(size, |rq| {
+            // None (the quiesce drained them); fail rather than lose one.
+            rq.end(Status::IOERR)
+        });
+        d.unquiesce();
+        // Hardware queues a full ring stopped.
+        d.start_stopped();
         r
     }
 

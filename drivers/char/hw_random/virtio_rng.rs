@@ -276,6 +276,34 @@ impl driver::Driver for VirtioRng {
         r
     }
 
+    fn resize_queue(_dev: &Device<'_>, data: Pin<&RngData>, index: u16, size: u16) -> Result {
+        if index != 0 {
+            return Err(EINVAL);
+        }
+        let rng = &data.rng;
+        {
+            let mut st = rng.state.lock();
+            if st.frozen {
+                return Err(EBUSY);
+            }
+            // No new buffer goes to the device meanwhile; readers wait.
+            st.frozen = true;
+        }
+        // The buffer with the device, if any, comes back unfilled.
+        let mut back = false;
+        let r = rng.queue.resize(size, |()| back = true);
+        let mut st = rng.state.lock();
+        st.frozen = false;
+        if back {
+            st.pending = false;
+        }
+        drop(st);
+        // Waiting readers ask the device again (or leave with EIO if the
+        // queue died).
+        rng.filled.notify_all();
+        r
+    }
+
     fn remove(_dev: &Device<'_>, data: Pin<&RngData>) {
         data.rng.state.lock().removed = true;
         data.rng.filled.notify_all();

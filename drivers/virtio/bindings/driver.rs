@@ -31,12 +31,13 @@ use core::{
 };
 use kernel::{
     bindings, debugfs, device,
+    new_mutex,
     device_id::{IdTable, RawDeviceId},
     dma::{Coherent, DataDirection},
     ffi::c_void,
     prelude::*,
-    str::CStr,
-    sync::Arc,
+    str::{CStr, CString},
+    sync::{Arc, Mutex},
     types::Opaque,
 };
 
@@ -98,19 +99,26 @@ pub(crate) struct QueueStats {
     /// Interrupt callbacks of the queue.
     pub(crate) callbacks: AtomicU64,
     /// Buffers taken back without the device using them (a device fault,
-    /// system sleep): `added` = `used` + `reclaimed` at rest.
+    /// system sleep, a queue resize): `added` = `used` + `reclaimed` at
+    /// rest.
     pub(crate) reclaimed: AtomicU64,
+    /// Entries of the queue's ring now (it changes with a resize).
+    pub(crate) size: AtomicU32,
+    /// The device's largest size of the queue.
+    pub(crate) max: AtomicU32,
 }
 
 /// The counters of one bound device, in the driver's debugfs directory:
 /// `/sys/kernel/debug/<driver>/<virtioN>`:
 ///
 /// ```text
-/// queue 0: added 4096 kicks 4090 kicks_suppressed 6 used 4096 callbacks 4001 reclaimed 0
+/// queue 0: added 4096 kicks 4090 kicks_suppressed 6 used 4096 callbacks 4001 reclaimed 0 size 256 max 1024
 /// fault: none
 /// ```
 ///
 /// `fault` names the queue that found the device misbehaving, if one did.
+/// Next to it, `<virtioN>.resize` takes "`<queue> <entries>`" and resizes
+/// that queue's ring through [`Driver::resize_queue`].
 pub(crate) struct DevStats {
     queues: [QueueStats; QUEUE_STATS],
     /// Queues set up (`find_queues`).
@@ -131,6 +139,8 @@ impl DevStats {
                         used: AtomicU64::new(0),
                         callbacks: AtomicU64::new(0),
                         reclaimed: AtomicU64::new(0),
+                        size: AtomicU32::new(0),
+                        max: AtomicU32::new(0),
                     }
                 }; QUEUE_STATS],
                 nqueues: AtomicU32::new(0),
@@ -151,14 +161,16 @@ impl DevStats {
         for (i, q) in s.queues[..n].iter().enumerate() {
             writeln!(
                 f,
-                "queue {}: added {} kicks {} kicks_suppressed {} used {} callbacks {} reclaimed {}",
+                "queue {}: added {} kicks {} kicks_suppressed {} used {} callbacks {} reclaimed {} size {} max {}",
                 i,
                 q.added.load(r),
                 q.kicks.load(r),
                 q.kicks_suppressed.load(r),
                 q.used.load(r),
                 q.callbacks.load(r),
-                q.reclaimed.load(r)
+                q.reclaimed.load(r),
+                q.size.load(r),
+                q.max.load(r)
             )?;
         }
         match s.fault_queue.load(r) {
@@ -247,6 +259,23 @@ pub(crate) trait Driver: Sized + 'static {
     fn restore(_dev: &Device<'_>, _data: Pin<&Self::Data>) -> Result {
         Err(EOPNOTSUPP)
     }
+
+    /// Someone asked for queue `index` to have a ring of `size` entries
+    /// (the device's `<virtioN>.resize` file in the driver's debugfs
+    /// directory; `virtqueue_resize()`'s users in C take it from
+    /// `ethtool -G`). Process context, after `scan` and before `remove`,
+    /// never during system sleep, but not serialised with
+    /// `config_changed` or `device_fault`. Quiesce the queue's users,
+    /// call `Queue::resize` and let them go again. The default refuses
+    /// with `EOPNOTSUPP`.
+    fn resize_queue(
+        _dev: &Device<'_>,
+        _data: Pin<&Self::Data>,
+        _index: u16,
+        _size: u16,
+    ) -> Result {
+        Err(EOPNOTSUPP)
+    }
 }
 
 /// What [`Device::restore_queues`] needs of a queue (`Queue<T>` for any
@@ -278,6 +307,45 @@ struct Bound<D: Driver> {
     /// The device's counters and their debugfs file.
     stats: Arc<DevStats>,
     _stats_file: Option<Pin<KBox<debugfs::File<Arc<DevStats>>>>>,
+    /// The `<virtioN>.resize` debugfs file (from `scan`; removed first
+    /// thing in `remove`, which waits for running writes): from
+    /// `KBox::into_raw` of a pinned box, or null.
+    ctl_file: AtomicPtr<debugfs::File<Ctl>>,
+}
+
+/// What a device's `<virtioN>.resize` file calls.
+struct Ctl {
+    vdev: NonNull<sys::virtio_device>,
+    /// `Registration::<D>::resize` of the bound driver.
+    resize: unsafe fn(*mut sys::virtio_device, u16, u16) -> Result,
+}
+
+// SAFETY: the device pointer is only used while the driver is bound (the
+// file goes first in remove), from any thread.
+unsafe impl Send for Ctl {}
+// SAFETY: as above.
+unsafe impl Sync for Ctl {}
+
+impl Ctl {
+    /// A write of "`<queue> <entries>`".
+    fn write(&self, r: &mut kernel::uaccess::UserSliceReader) -> Result {
+        let mut buf = [0u8; 32];
+        let n = r.len();
+        if n == 0 || n > buf.len() {
+            return Err(EINVAL);
+        }
+        r.read_slice(&mut buf[..n])?;
+        let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+        let mut words = text.split_ascii_whitespace();
+        let mut number = || -> Result<u16> { words.next().ok_or(EINVAL)?.parse().map_err(|_| EINVAL) };
+        let (index, size) = (number()?, number()?);
+        if words.next().is_some() {
+            return Err(EINVAL);
+        }
+        // SAFETY: the file exists only while the driver is bound, after
+        // `scan`: remove deletes it first, which waits for this write.
+        unsafe { (self.resize)(self.vdev.as_ptr(), index, size) }
+    }
 }
 
 /// What `Registration::published` finds: the transport's raw queue ops, our
@@ -392,17 +460,8 @@ impl Device<'_> {
     /// the CPUs (blk-mq).
     pub(crate) fn find_queues(&self, specs: &[QueueSpec<'_>], spread: bool) -> Result<KVec<Rings>> {
         let n = u16::try_from(specs.len()).map_err(|_| EINVAL)?;
-        // SAFETY: the transport's ops are valid while we are bound.
-        let dma_dev = unsafe { (self.ops.dma_dev.ok_or(EINVAL)?)(self.vdev.as_ptr()) };
-        if dma_dev.is_null() {
-            return Err(ENODEV);
-        }
-        // SAFETY: the transport's device is bound while its virtio device
-        // exists (it unregisters the device before it unbinds).
-        let dma_dev: &device::Device<device::Bound> = unsafe {
-            let d: &device::Device = device::Device::from_raw(dma_dev);
-            d.as_bound()
-        };
+        // SAFETY: the device is bound to our driver during the callback.
+        let dma_dev = unsafe { dma_dev_of(self.vdev, self.ops) }?;
         let legacy = !self.has_feature(sys::VIRTIO_F_VERSION_1);
         // Rings and buffers go through the DMA API of the transport's
         // device. A device without VIRTIO_F_ACCESS_PLATFORM bypasses any
@@ -453,7 +512,7 @@ impl Device<'_> {
                 0
             };
             mems.push(
-                RingAlloc::new(dma_dev, num, legacy, packed, ind_max)?,
+                RingAlloc::new(dma_dev, num, max, legacy, packed, ind_max)?,
                 GFP_KERNEL,
             )?;
         }
@@ -493,8 +552,8 @@ impl Device<'_> {
                 GFP_KERNEL,
             )?;
         }
-        let shared = Arc::new(
-            Shared {
+        let shared = Arc::pin_init(
+            try_pin_init!(Shared {
                 vdev: self.vdev,
                 ops: self.ops,
                 fault: self.fault,
@@ -502,19 +561,23 @@ impl Device<'_> {
                 stats: self.stats.clone(),
                 stopped: AtomicBool::new(false),
                 ctxs,
-                infos,
+                ctl <- new_mutex!(infos),
                 spread,
                 enabled: AtomicBool::new(false),
-            },
+            }? Error),
             GFP_KERNEL,
         )?;
         let mut rings = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
         for (index, m) in (0..n).zip(mems) {
+            let st = self.stats.queue(index);
+            st.size.store(u32::from(m.num), Ordering::Relaxed);
+            st.max.store(u32::from(m.max), Ordering::Relaxed);
             rings.push(
                 Rings {
                     shared: shared.clone(),
                     index,
                     num: m.num,
+                    max: m.max,
                     packed,
                     legacy,
                     ring: m.ring,
@@ -625,6 +688,7 @@ unsafe extern "C" fn queue_callback(ctx: *mut c_void) -> bool {
 
 /// The queues of one device, shared by their [`Rings`]: deleting them
 /// (after a device reset) when the last ring goes.
+#[pin_data(PinnedDrop)]
 pub(crate) struct Shared {
     vdev: NonNull<sys::virtio_device>,
     ops: &'static sys::vrs_raw_queue_ops,
@@ -639,9 +703,14 @@ pub(crate) struct Shared {
     /// `find_queues` succeeded: `del_queues` is due.
     enabled: AtomicBool,
     ctxs: KVec<QueueCtx>,
-    /// What `find_queues` gave the transport (pointing into `ctxs`), for
-    /// [`Device::restore_queues`].
-    infos: KVec<sys::vrs_raw_queue_info>,
+    /// What the transport has of each queue (pointing into `ctxs`): from
+    /// `find_queues`, updated by a resize, given again by
+    /// [`Device::restore_queues`]. The lock also serialises the calls of
+    /// the transport's queue ops after probe: the device reset of
+    /// [`Shared::stop`] and a queue's reset and re-enable
+    /// ([`QueueControl`]).
+    #[pin]
+    ctl: Mutex<KVec<sys::vrs_raw_queue_info>>,
     /// Spread the queues' interrupts over the CPUs.
     spread: bool,
 }
@@ -657,6 +726,7 @@ impl Shared {
     /// Give the queues to the device (`find_queues` of the transport).
     fn give_queues(&self) -> Result {
         let find = self.ops.find_queues.ok_or(EINVAL)?;
+        let infos = self.ctl.lock();
         // SAFETY: `infos` describe the rings of this device's queues, which
         // are alive: at probe they are the `Rings` just allocated (owned by
         // the caller's result), at restore the caller borrows every queue
@@ -667,8 +737,8 @@ impl Shared {
         let r = unsafe {
             find(
                 self.vdev.as_ptr(),
-                self.infos.len() as u32,
-                self.infos.as_ptr(),
+                infos.len() as u32,
+                infos.as_ptr(),
                 self.spread,
             )
         };
@@ -737,16 +807,124 @@ impl Shared {
     /// unless that was done. Process context. Called before buffers of an
     /// in-flight token are unmapped and before ring memory is freed.
     pub(crate) fn stop(&self) {
+        // Not in the middle of a queue's reset and re-enable.
+        let _ctl = self.ctl.lock();
         if !self.stopped.swap(true, Ordering::AcqRel) {
             // SAFETY: the device is alive; `virtio_reset_device` also
             // waits for running callbacks.
             unsafe { sys::virtio_reset_device(self.vdev.as_ptr()) };
         }
     }
+
+    /// New ring memory for one of the queues: `num` entries, indirect
+    /// tables of `indirect_max` descriptors (0: none), `max` the device's
+    /// largest size of that queue. Process context.
+    pub(crate) fn alloc_ring(&self, num: u16, max: u16, indirect_max: u16) -> Result<RingAlloc> {
+        // SAFETY: a `Shared` lives in the queues of a bound driver.
+        let dma_dev = unsafe { dma_dev_of(self.vdev, self.ops) }?;
+        // SAFETY: the device is alive; features are final.
+        let (legacy, packed) = unsafe {
+            (
+                !sys::vrs_virtio_test_bit(self.vdev.as_ptr(), sys::VIRTIO_F_VERSION_1),
+                sys::vrs_virtio_test_bit(self.vdev.as_ptr(), sys::VIRTIO_F_RING_PACKED),
+            )
+        };
+        RingAlloc::new(dma_dev, num, max, legacy, packed, indirect_max)
+    }
+
+    /// Take the queues' control for a reset and re-enable of one queue:
+    /// `EOPNOTSUPP` without `VIRTIO_F_RING_RESET`, `EIO` once the device
+    /// was reset (a fault, system sleep, removal). Process context.
+    pub(crate) fn control(&self) -> Result<QueueControl<'_>> {
+        // SAFETY: the device is alive; features are final.
+        if !unsafe { sys::vrs_virtio_test_bit(self.vdev.as_ptr(), sys::VIRTIO_F_RING_RESET) } {
+            return Err(EOPNOTSUPP);
+        }
+        let infos = self.ctl.lock();
+        if self.stopped.load(Ordering::Acquire) || !self.enabled.load(Ordering::Acquire) {
+            return Err(EIO);
+        }
+        Ok(QueueControl {
+            shared: self,
+            infos,
+        })
+    }
 }
 
-impl Drop for Shared {
-    fn drop(&mut self) {
+/// The queues of a device under [`Shared::control`]: one queue can be reset
+/// alone and given a new ring (`VIRTIO_F_RING_RESET`, virtio 1.2, 2.6.1)
+/// while the device keeps running.
+pub(crate) struct QueueControl<'a> {
+    shared: &'a Shared,
+    infos: kernel::sync::MutexGuard<'a, KVec<sys::vrs_raw_queue_info>>,
+}
+
+impl QueueControl<'_> {
+    /// Reset queue `index`: on success the device no longer uses its ring
+    /// or buffers and no callback of it runs, until [`Self::enable`]. On
+    /// error nothing changed.
+    pub(crate) fn reset(&self, index: u16) -> Result {
+        let reset = self.shared.ops.queue_reset.ok_or(EOPNOTSUPP)?;
+        // SAFETY: our device's queue; calls serialised by the lock.
+        kernel::error::to_result(unsafe { reset(self.shared.vdev.as_ptr(), index) })
+    }
+
+    /// Give the reset queue `index` the ring `mem` and enable it again.
+    /// The ring must stay alive until the device is reset or the queue is
+    /// given another one (the queue keeps it). On error the queue stays
+    /// off.
+    pub(crate) fn enable(&mut self, index: u16, mem: &RingAlloc) -> Result {
+        let enable = self.shared.ops.queue_enable.ok_or(EOPNOTSUPP)?;
+        let info = self
+            .infos
+            .iter_mut()
+            .find(|i| i.index == index)
+            .ok_or(EINVAL)?;
+        let (desc, avail, used) = mem.addrs;
+        // Also what a restore after system sleep gives the device.
+        info.size = mem.num;
+        info.desc = desc;
+        info.avail = avail;
+        info.used = used;
+        // SAFETY: our device's queue, reset by `reset`; the ring at these
+        // addresses lives with the queue (see above).
+        kernel::error::to_result(unsafe {
+            enable(self.shared.vdev.as_ptr(), index, mem.num, desc, avail, used)
+        })?;
+        self.shared
+            .stats
+            .queue(index)
+            .size
+            .store(u32::from(mem.num), Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The transport's DMA device of `vdev`.
+///
+/// # Safety
+///
+/// `vdev` is bound to a driver of ours and `ops` are its raw queue ops.
+unsafe fn dma_dev_of<'a>(
+    vdev: NonNull<sys::virtio_device>,
+    ops: &sys::vrs_raw_queue_ops,
+) -> Result<&'a device::Device<device::Bound>> {
+    // SAFETY: the transport's ops are valid while we are bound.
+    let dma_dev = unsafe { (ops.dma_dev.ok_or(EINVAL)?)(vdev.as_ptr()) };
+    if dma_dev.is_null() {
+        return Err(ENODEV);
+    }
+    // SAFETY: the transport's device is bound while its virtio device
+    // exists (it unregisters the device before it unbinds).
+    Ok(unsafe {
+        let d: &device::Device = device::Device::from_raw(dma_dev);
+        d.as_bound()
+    })
+}
+
+#[pinned_drop]
+impl PinnedDrop for Shared {
+    fn drop(self: Pin<&mut Self>) {
         self.stop();
         if self.enabled.load(Ordering::Acquire) {
             if let Some(del) = self.ops.del_queues {
@@ -763,6 +941,8 @@ pub(crate) struct Rings {
     pub(crate) shared: Arc<Shared>,
     pub(crate) index: u16,
     pub(crate) num: u16,
+    /// The device's largest size of this queue.
+    pub(crate) max: u16,
     pub(crate) packed: bool,
     pub(crate) legacy: bool,
     /// The ring's memory.
@@ -786,11 +966,12 @@ impl Rings {
     }
 }
 
-/// The memory of one queue, before it has a [`Shared`].
-struct RingAlloc {
-    num: u16,
-    ring: SharedRing,
-    indirect: Option<(SharedRing, u16)>,
+/// The memory of one queue's ring.
+pub(crate) struct RingAlloc {
+    pub(crate) num: u16,
+    pub(crate) max: u16,
+    pub(crate) ring: SharedRing,
+    pub(crate) indirect: Option<(SharedRing, u16)>,
     /// Device addresses of descriptor / driver / device areas.
     addrs: (u64, u64, u64),
 }
@@ -799,6 +980,7 @@ impl RingAlloc {
     fn new(
         dev: &device::Device<device::Bound>,
         num: u16,
+        max: u16,
         legacy: bool,
         packed: bool,
         indirect_max: u16,
@@ -827,6 +1009,7 @@ impl RingAlloc {
         };
         Ok(RingAlloc {
             num,
+            max,
             ring,
             indirect,
             addrs,
@@ -1104,6 +1287,7 @@ impl<D: Driver> Registration<D> {
                 ops,
                 stats,
                 _stats_file: file,
+                ctl_file: AtomicPtr::new(core::ptr::null_mut()),
             },
             GFP_KERNEL,
         ) {
@@ -1158,6 +1342,13 @@ impl<D: Driver> Registration<D> {
         let Some(b) = (unsafe { Self::bound(vdev) }) else {
             return;
         };
+        // No resize from here on; one being written finishes first.
+        let ctl = b.ctl_file.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !ctl.is_null() {
+            // SAFETY: from `KBox::into_raw` of a pinned box in `scan`,
+            // taken once (the swap); dropping it in place keeps the pin.
+            drop(unsafe { Pin::new_unchecked(KBox::from_raw(ctl)) });
+        }
         let data = b.data.load(Ordering::Acquire);
         if ops.is_some() {
             let dev = Self::device(b);
@@ -1261,9 +1452,55 @@ impl<D: Driver> Registration<D> {
     unsafe extern "C" fn scan(vdev: *mut sys::virtio_device) {
         // SAFETY: the core runs scan right after our probe succeeded, with
         // the device lock held: remove cannot run concurrently.
-        if let Some((_, b, data)) = unsafe { Self::published(vdev) } {
-            D::scan(&Self::device(b), data);
+        let Some((_, b, data)) = (unsafe { Self::published(vdev) }) else {
+            return;
+        };
+        D::scan(&Self::device(b), data);
+        // SAFETY: we are bound to `vdev` (scan follows our probe), so
+        // `dev.driver` is ours.
+        let reg = unsafe { Self::of_probed_device(vdev) };
+        // SAFETY: the device is valid; its name never changes.
+        let dev_name = unsafe { CStr::from_char_ptr(bindings::dev_name(&raw const (*vdev).dev)) };
+        let Ok(name) = CString::try_from_fmt(fmt!("{}.resize", dev_name.to_str().unwrap_or("?")))
+        else {
+            return;
+        };
+        let ctl = Ctl {
+            vdev: b.vdev,
+            resize: Self::resize,
+        };
+        // Without debugfs (or memory for the file) there is no resize.
+        if let Ok(f) = KBox::pin_init(
+            reg.dir.write_callback_file(&name, ctl, &Ctl::write),
+            GFP_KERNEL,
+        ) {
+            // SAFETY: kept pinned: only `remove` takes it back, with
+            // `Pin::new_unchecked`.
+            let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(f) });
+            b.ctl_file.store(raw, Ordering::Release);
         }
+    }
+
+    /// # Safety
+    ///
+    /// As the resize function of a [`Ctl`]: `vdev` is bound to us and
+    /// remove waits for us (the file is deleted first).
+    unsafe fn resize(vdev: *mut sys::virtio_device, index: u16, size: u16) -> Result {
+        // SAFETY: per the function's contract.
+        let (_, b, data) = unsafe { Self::published(vdev) }.ok_or(ENODEV)?;
+        let dev = Self::device(b);
+        let r = D::resize_queue(&dev, data, index, size);
+        match r {
+            Ok(()) => dev_info!(dev.as_dev(), "queue {}: ring of {} entries\n", index, size),
+            Err(e) => dev_info!(
+                dev.as_dev(),
+                "queue {}: no resize to {} entries: {:?}\n",
+                index,
+                size,
+                e
+            ),
+        }
+        r
     }
 
     /// # Safety

@@ -94,9 +94,14 @@ struct Inner<T> {
     suspended: bool,
     /// Used lengths above the buffer's size are faults.
     strict: bool,
+    /// The ring's size.
+    num: u16,
+    /// The ring's memory (a resize replaces it).
+    layout: Layout,
 }
 
 /// How to (re)build a queue's ring on its memory.
+#[derive(Clone)]
 struct Layout {
     ring: SharedRing,
     indirect: Option<(SharedRing, u16)>,
@@ -156,9 +161,9 @@ pub(crate) struct Queue<T: Send> {
     shared: Arc<Shared>,
     dma_dev: ARef<Device>,
     index: u16,
-    num: u16,
+    /// The device's largest size of this queue.
+    max: u16,
     ndata: bool,
-    layout: Layout,
 }
 
 impl<T: Send> Queue<T> {
@@ -187,13 +192,14 @@ impl<T: Send> Queue<T> {
                 dead: false,
                 suspended: false,
                 strict: false,
+                num,
+                layout,
             }),
             shared: rings.shared,
             dma_dev: rings.dma_dev,
             index: rings.index,
-            num,
+            max: rings.max,
             ndata,
-            layout,
         }? Error))
     }
 
@@ -207,9 +213,75 @@ impl<T: Send> Queue<T> {
         self.index
     }
 
-    /// The queue's size.
+    /// The queue's size (the ring's entries).
     pub(crate) fn num(&self) -> u16 {
-        self.num
+        self.inner.lock().num
+    }
+
+    /// Reset this queue alone and start it again on a new ring of `num`
+    /// entries (`VIRTIO_F_RING_RESET`; the C `virtqueue_resize()`), while
+    /// the device's other queues keep running. `num` is a power of two up
+    /// to the device's maximum for the queue; the same `num` starts the
+    /// queue afresh. Buffers still in flight come back, unmapped, through
+    /// `recycle` (call it quiesced, so there are none). Process context.
+    ///
+    /// Errors: `EINVAL` (bad size), `EOPNOTSUPP` (no `RING_RESET`), `EIO`
+    /// (the device was reset or the queue is dead or suspended), `ENOMEM`:
+    /// the queue runs on as before. If the device takes the queue back
+    /// but does not enable it again, the error is the transport's and the
+    /// queue is dead (as after [`Queue::reclaim`]).
+    pub(crate) fn resize(&self, num: u16, mut recycle: impl FnMut(T)) -> Result {
+        if num == 0 || !num.is_power_of_two() || num > self.max {
+            return Err(EINVAL);
+        }
+        let layout = self.inner.lock().layout.clone();
+        let indirect_max = layout.indirect.as_ref().map_or(0, |(_, m)| *m);
+        // Everything that can fail for want of memory, before the reset.
+        let mem = self.shared.alloc_ring(num, self.max, indirect_max)?;
+        let mut layout = Layout {
+            ring: mem.ring.clone(),
+            indirect: mem.indirect.clone(),
+            ..layout
+        };
+        let mut ring = layout.build(num)?;
+        let (mut entries, mut free) = fresh_entries(num)?;
+        let mut ctl = self.shared.control()?;
+        {
+            let inner = self.inner.lock();
+            if inner.dead || inner.suspended {
+                return Err(EIO);
+            }
+        }
+        ctl.reset(self.index)?;
+        // The device no longer uses the old ring and no callback of the
+        // queue runs: swap the rings. What was added to the old one is in
+        // the old entry table.
+        let mut inner = self.inner.lock();
+        ring.set_strict_used_len(inner.strict);
+        core::mem::swap(&mut inner.ring, &mut ring);
+        core::mem::swap(&mut inner.entries, &mut entries);
+        core::mem::swap(&mut inner.free, &mut free);
+        core::mem::swap(&mut inner.layout, &mut layout);
+        inner.num = num;
+        drop(inner);
+        let r = ctl.enable(self.index, &mem);
+        if r.is_err() {
+            self.inner.lock().dead = true;
+        }
+        drop(ctl);
+        for InFlight { token, segs } in entries.into_iter().flatten() {
+            drop(segs);
+            self.stats().reclaimed.fetch_add(1, Relaxed);
+            recycle(token);
+        }
+        // The old ring and its memory go here, after the device let go.
+        drop(ring);
+        drop(layout);
+        if r.is_ok() {
+            // Buffers added between the swap and the enable.
+            self.kick();
+        }
+        r
     }
 
     /// Map `segs` (device-readable ones first) and make them available
@@ -572,8 +644,12 @@ impl<T: Send> Restore for Queue<T> {
         // suspended, and no method of a suspended queue touches the ring
         // memory (`kick`, `pop`, `more_used`, `enable_cb`, `disable_cb`
         // check first; `num_free` reads the ring's own state).
-        let mut ring = self.layout.build(self.num)?;
-        let (mut entries, mut free) = fresh_entries(self.num)?;
+        let (layout, num) = {
+            let inner = self.inner.lock();
+            (inner.layout.clone(), inner.num)
+        };
+        let mut ring = layout.build(num)?;
+        let (mut entries, mut free) = fresh_entries(num)?;
         let mut inner = self.inner.lock();
         ring.set_strict_used_len(inner.strict);
         core::mem::swap(&mut inner.ring, &mut ring);

@@ -15,8 +15,12 @@
  * - the ring's own counters (debugfs of virtio_blk_rs): at queue depth 1,
  *   one kick and at most one interrupt per request, and the kicks the ring
  *   counts are the notifications the transport counts;
+ * - per-queue reset and resize (RING_RESET) of every queue of every disk
+ *   while a checking reader per CPU runs: no read fails or is wrong,
+ *   nothing in flight is taken back;
  * - system sleep (pm_test=devices) with a checking reader on every disk:
- *   the queues are set up again on restore, no read fails or is wrong;
+ *   the queues are set up again on restore (on their resized rings), no
+ *   read fails or is wrong;
  * - resize through QMP reaches the disk's capacity;
  * - unbind under I/O fails the reader cleanly, the disk comes back;
  * - the stock C virtio_blk reads back what the Rust driver wrote (and the
@@ -393,6 +397,137 @@ TEST_F_TIMEOUT(blk, ring_counters, 300)
 }
 
 /*
+ * Per-queue reset and resize (VIRTIO_F_RING_RESET, QueueReset on
+ * virtio-mmio) through the driver's debugfs <virtioN>.resize, while a
+ * checking reader per CPU keeps every hardware queue busy: each queue of
+ * each disk is asked for the smallest ring the largest request fits in
+ * (max_segments + header + status: no chain may be longer than the ring,
+ * indirect or not; one entry less is refused), the largest, and half of
+ * it. vrs.qreset= says what the device does:
+ *   works (the project's QEMU): each resize takes effect; nothing was in
+ *     flight when a ring was replaced (the driver quiesces the disk: no
+ *     request was taken back); the rings stay at half their maximum for
+ *     the system sleep test;
+ *   broken (QEMU 10.0 ignores QueueReset): each fails with EIO, the rings
+ *     keep their size.
+ * Either way no read fails or reads wrong data and the disk writes and
+ * reads back afterwards. Bad requests are refused and change nothing.
+ */
+TEST_F_TIMEOUT(blk, ring_resize, 300)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	int works = qreset_works();
+
+	ASSERT_GT(self->n, 0);
+	ASSERT_LE(0, works) TH_LOG("the conf must say vrs.qreset=works or vrs.qreset=broken");
+	for (int i = 0; i < self->n; i++) {
+		struct disk *d = &self->d[i];
+		const char *vd = d->v.name;
+		struct ring_queue a[MAX_DEVS], b[MAX_DEVS];
+		int nq = ring_queues(DRIVER, vd, a, MAX_DEVS);
+		int max, min, steps, sizes[3], nsizes = 3, rfd[8];
+		char p[PATH_MAX];
+		long segs;
+		pid_t pid[8];
+		uint64_t ws, rs;
+
+		ASSERT_LT(0, nq) TH_LOG("%s: no debugfs counters", vd);
+		ASSERT_TRUE(has_feature(&d->v, F_RING_RESET)) TH_LOG("%s", vd);
+		max = a[0].size;
+		snprintf(p, sizeof(p), "/sys/class/block/%s/queue/max_segments", d->name);
+		segs = read_long(p);
+		ASSERT_LT(0, segs);
+		for (min = 1; min < segs + 2; min *= 2)
+			;
+		ASSERT_LE(min, max / 2) TH_LOG("%s: %ld segments, ring of %d", vd, segs, max);
+		sizes[0] = min;
+		sizes[1] = max;
+		sizes[2] = max / 2;
+		/* Refused, nothing changes. */
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, nq, 16)) TH_LOG("%s: queue %d", vd, nq);
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 0, 48));
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 0, a[0].max * 2))
+			TH_LOG("above the device's maximum %d", a[0].max);
+		EXPECT_EQ(-EINVAL, ring_resize(DRIVER, vd, "0 16 x"));
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 0, min / 2))
+			TH_LOG("%s: a %ld-segment request does not fit", vd, segs);
+		ASSERT_EQ(nq, ring_queues(DRIVER, vd, b, MAX_DEVS));
+		for (int q = 0; q < nq; q++) {
+			EXPECT_EQ(a[q].size, b[q].size) TH_LOG("%s: queue %d", vd, q);
+		}
+
+		steps = nq * nsizes;
+		for (int c = 0; c < ncpu && c < 8; c++) {
+			int p[2];
+
+			ASSERT_EQ(0, pipe(p));
+			pid[c] = fork();
+			ASSERT_LE(0, pid[c]);
+			if (!pid[c]) {
+				cpu_set_t set;
+
+				CPU_ZERO(&set);
+				CPU_SET(c, &set);
+				sched_setaffinity(0, sizeof(set), &set);
+				close(p[0]);
+				pat_reader(d->path, 4 * MIB, 0x5eed0000 + i, 1 + 0.4 * steps, p[1]);
+			}
+			close(p[1]);
+			rfd[c] = p[0];
+		}
+		usleep(200 * 1000);
+		for (int q = 0; q < nq; q++)
+			for (int k = 0; k < nsizes; k++) {
+				struct ring_queue now[MAX_DEVS];
+
+				EXPECT_EQ(works ? 0 : -EIO, ring_resize_to(DRIVER, vd, q, sizes[k]))
+					TH_LOG("%s: queue %d to %d", vd, q, sizes[k]);
+				ASSERT_EQ(nq, ring_queues(DRIVER, vd, now, MAX_DEVS));
+				EXPECT_EQ(works ? sizes[k] : max, now[q].size) TH_LOG("%s: queue %d", vd, q);
+				usleep(300 * 1000);
+			}
+		for (int c = 0; c < ncpu && c < 8; c++) {
+			struct rd_result r = { -1, 0, 0 };
+			int st;
+
+			waitpid(pid[c], &st, 0);
+			if (read(rfd[c], &r, sizeof(r)) != sizeof(r))
+				r.reads = -1;
+			close(rfd[c]);
+			EXPECT_LT(0, r.reads) TH_LOG("%s: reader on CPU %d died or read nothing", d->name, c);
+			EXPECT_EQ(0, r.err) TH_LOG("%s: reader on CPU %d: %s", d->name, c, strerror(r.err));
+			EXPECT_EQ(0, r.bad) TH_LOG("%s: %d of %d reads wrong", d->name, r.bad, r.reads);
+		}
+		EXPECT_EQ(0, blk_verify(d->path, 6 * MIB, MIB, 0x7e5e0000 + i, &ws, &rs))
+			TH_LOG("%s: write and read back on the resized rings", d->name);
+		EXPECT_EQ(ws, rs);
+		ASSERT_EQ(nq, ring_queues(DRIVER, vd, b, MAX_DEVS));
+		for (int q = 0; q < nq; q++) {
+			EXPECT_EQ(works ? sizes[nsizes - 1] : max, b[q].size) TH_LOG("%s: queue %d", vd, q);
+			EXPECT_EQ(a[q].reclaimed, b[q].reclaimed) TH_LOG("%s: queue %d: requests taken back", vd, q);
+			EXPECT_EQ(b[q].added, b[q].used) TH_LOG("%s: queue %d: in flight at rest", vd, q);
+		}
+		{
+			char seq[64];
+			int len = snprintf(seq, sizeof(seq), "%d", max);
+
+			for (int k = 0; k < nsizes; k++)
+				len += snprintf(seq + len, sizeof(seq) - len, " -> %d", sizes[k]);
+			ksft_print_msg("%s (%s): %d queue(s) resized %s under %ld checking readers%s\n",
+				       d->name, vd, nq, seq, ncpu,
+				       works ? "" : ": refused (QueueReset ignored)");
+		}
+	}
+	if (!works) {
+		char *log = klog();
+
+		EXPECT_TRUE(log && log_has(log, TRANSPORT, "not reset: still ready after QueueReset"))
+			TH_LOG("no refusal line in the kernel log");
+		free(log);
+	}
+}
+
+/*
  * System sleep (suspend-to-idle with pm_test=devices: devices freeze and
  * restore, no firmware step) with a checking reader busy on every disk:
  * virtio_blk_rs quiesces its disk, the layer deletes the queues and, on
@@ -404,8 +539,9 @@ TEST_F_TIMEOUT(blk, ring_counters, 300)
 TEST_F_TIMEOUT(blk, system_sleep, 300)
 {
 	struct rd_result r[MAX_DEVS];
+	struct ring_queue ring[MAX_DEVS][MAX_DEVS];
 	long long before[MAX_DEVS];
-	int rfd[MAX_DEVS];
+	int rfd[MAX_DEVS], nq[MAX_DEVS];
 	pid_t pid[MAX_DEVS];
 	char *log;
 
@@ -418,6 +554,8 @@ TEST_F_TIMEOUT(blk, system_sleep, 300)
 
 		before[i] = stat_of(d->v.pdev, "queue_setups");
 		ASSERT_LT(0, before[i]) TH_LOG("%s", d->v.pdev);
+		nq[i] = ring_queues(DRIVER, d->v.name, ring[i], MAX_DEVS);
+		ASSERT_LT(0, nq[i]);
 		ASSERT_EQ(0, pat_fill(d->path, 4 * MIB, 0xf5ee0000 + i));
 		ASSERT_EQ(0, pipe(p));
 		pid[i] = fork();
@@ -451,11 +589,17 @@ TEST_F_TIMEOUT(blk, system_sleep, 300)
 	}
 	for (int i = 0; i < self->n; i++) {
 		struct disk *d = &self->d[i];
+		struct ring_queue now[MAX_DEVS];
 		struct ring_counters c;
 		uint64_t ws, rs;
 
 		EXPECT_EQ(before[i] + 1, stat_of(d->v.pdev, "queue_setups"))
 			TH_LOG("%s: queues not set up again", d->name);
+		/* Restored on the rings they had (ring_resize resized some). */
+		ASSERT_EQ(nq[i], ring_queues(DRIVER, d->v.name, now, MAX_DEVS));
+		for (int q = 0; q < nq[i]; q++) {
+			EXPECT_EQ(ring[i][q].size, now[q].size) TH_LOG("%s: queue %d", d->name, q);
+		}
 		EXPECT_LT(0, r[i].reads) TH_LOG("%s: reader hung, died or read nothing", d->name);
 		EXPECT_EQ(0, r[i].err) TH_LOG("%s: reader error %s", d->name, strerror(r[i].err));
 		EXPECT_EQ(0, r[i].bad) TH_LOG("%s: %d of %d reads wrong", d->name, r[i].bad, r[i].reads);

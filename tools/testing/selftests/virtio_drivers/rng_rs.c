@@ -7,8 +7,11 @@
  *   ring formats vrs.rng= declares (packed x event index, each once);
  * - each device's hwrng source gives random bytes through /dev/hwrng, and
  *   its interrupt count goes up (buffers came back through the Rust ring);
+ * - per-queue reset and resize (RING_RESET) while a reader streams: the
+ *   buffer with the device comes back, the source reads on every size;
  * - system sleep (pm_test=devices) while a reader streams: the queues are
- *   set up again on restore and every source reads afterwards;
+ *   set up again on restore (on their resized rings) and every source
+ *   reads afterwards;
  * - unbind and rmmod while a reader is blocked in /dev/hwrng: the reader
  *   comes back, nothing hangs, the devices bind again;
  * - choosing per device: a device moves to the stock C virtio_rng and
@@ -259,6 +262,87 @@ static int reader_join(struct reader *r, pthread_t t, double secs)
 }
 
 /*
+ * Per-queue reset and resize (VIRTIO_F_RING_RESET, QueueReset on
+ * virtio-mmio) through the driver's debugfs <virtioN>.resize, on every
+ * device (split and packed, event index on and off) while a reader
+ * streams from it. vrs.qreset= says what the device does:
+ *   works (the project's QEMU): each resize takes effect (the counters
+ *     show the new size, down to one entry), the buffer with the device
+ *     comes back (none is lost: added = used + reclaimed + the one in
+ *     flight); the first device is left on a 2-entry ring for the system
+ *     sleep test (restore gives the device the resized ring);
+ *   broken (QEMU 10.0 ignores QueueReset): each resize fails with EIO
+ *     and a log line, the ring keeps its size and its buffers.
+ * Either way the reader goes on and the source gives random bytes; bad
+ * requests are refused and change nothing.
+ */
+TEST_F(rng, queue_resize)
+{
+	int works = qreset_works();
+
+	ASSERT_GT(self->n, 0);
+	for (int i = 0; i < self->n; i++) {
+		const char *vd = self->v[i].name;
+		struct ring_queue q[2];
+		struct reader r = { 0 };
+		char src[64];
+		pthread_t t;
+		int max, sizes[3];
+
+		ASSERT_EQ(1, ring_queues(DRIVER, vd, q, 2)) TH_LOG("%s: no debugfs counters", vd);
+		ASSERT_TRUE(has_feature(&self->v[i], F_RING_RESET)) TH_LOG("%s", vd);
+		ASSERT_LE(0, works) TH_LOG("the conf must say vrs.qreset=works or vrs.qreset=broken");
+		max = q[0].size;
+		ASSERT_LE(4, max) TH_LOG("%s", vd);
+		/* Refused, nothing changes. */
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 1, 4));
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 0, 3));
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 0, 0));
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 0, q[0].max * 2))
+			TH_LOG("above the device's maximum %d", q[0].max);
+		EXPECT_EQ(-EINVAL, ring_resize(DRIVER, vd, "0"));
+		EXPECT_EQ(-EINVAL, ring_resize(DRIVER, vd, "0 4 4"));
+		EXPECT_EQ(-EINVAL, ring_resize(DRIVER, vd, "zero four"));
+		ASSERT_EQ(1, ring_queues(DRIVER, vd, q, 2));
+		EXPECT_EQ(max, q[0].size);
+
+		snprintf(src, sizeof(src), DRIVER ".%s", vd);
+		ASSERT_EQ(0, write_str(HWRNG "/rng_current", src));
+		ASSERT_EQ(0, pthread_create(&t, NULL, reader_fn, &r));
+		usleep(100000);
+		sizes[0] = max / 2;
+		sizes[1] = 1;
+		sizes[2] = i ? max : 2;
+		for (int k = 0; k < 3; k++) {
+			EXPECT_EQ(works ? 0 : -EIO, ring_resize_to(DRIVER, vd, 0, sizes[k]))
+				TH_LOG("%s: to %d", vd, sizes[k]);
+			ASSERT_EQ(1, ring_queues(DRIVER, vd, q, 2));
+			EXPECT_EQ(works ? sizes[k] : max, q[0].size) TH_LOG("%s", vd);
+			usleep(100000);
+			EXPECT_FALSE(r.done) TH_LOG("%s: the reader stopped: read %zd (%s)", vd, r.last,
+						    strerror(r.err));
+		}
+		EXPECT_EQ(0, reader_join(&r, t, 10)) TH_LOG("%s: reader hangs", vd);
+		EXPECT_LT(0, r.last) TH_LOG("%s: last read %zd (%s)", vd, r.last, strerror(r.err));
+		EXPECT_EQ(0, read_source(_metadata, src, 16384)) TH_LOG("%s on %d entries", src, sizes[2]);
+		ASSERT_EQ(1, ring_queues(DRIVER, vd, q, 2));
+		EXPECT_LE(0, q[0].added - q[0].used - q[0].reclaimed) TH_LOG("%s", vd);
+		EXPECT_GE(1, q[0].added - q[0].used - q[0].reclaimed) TH_LOG("%s", vd);
+		ksft_print_msg("%s: ring %d -> %d -> %d -> %d entries under a reader%s; added %lld used %lld reclaimed %lld\n",
+			       vd, max, sizes[0], sizes[1], sizes[2],
+			       works ? "" : " refused (QueueReset ignored)", q[0].added, q[0].used,
+			       q[0].reclaimed);
+	}
+	if (!works) {
+		char *log = klog();
+
+		EXPECT_TRUE(log && log_has(log, TRANSPORT, "not reset: still ready after QueueReset"))
+			TH_LOG("no refusal line in the kernel log");
+		free(log);
+	}
+}
+
+/*
  * System sleep (suspend-to-idle, pm_test=devices) while a reader streams
  * from one of our sources: every device's queue is suspended (the buffer
  * with the device comes back) and set up again on restore; the reader
@@ -266,6 +350,7 @@ static int reader_join(struct reader *r, pthread_t t, double secs)
  */
 TEST_F(rng, system_sleep)
 {
+	struct ring_queue ring[MAX_DEVS], after;
 	struct reader r = { 0 };
 	long long before[MAX_DEVS];
 	char src[64], *log;
@@ -277,6 +362,7 @@ TEST_F(rng, system_sleep)
 	for (int i = 0; i < self->n; i++) {
 		before[i] = stat_of(self->v[i].pdev, "queue_setups");
 		ASSERT_LT(0, before[i]) TH_LOG("%s", self->v[i].pdev);
+		ASSERT_EQ(1, ring_queues(DRIVER, self->v[i].name, &ring[i], 1));
 	}
 	snprintf(src, sizeof(src), DRIVER ".%s", self->v[0].name);
 	ASSERT_EQ(0, write_str(HWRNG "/rng_current", src));
@@ -293,6 +379,9 @@ TEST_F(rng, system_sleep)
 	for (int i = 0; i < self->n; i++) {
 		EXPECT_EQ(before[i] + 1, stat_of(self->v[i].pdev, "queue_setups"))
 			TH_LOG("%s: queue not set up again", self->v[i].name);
+		/* Restored on the ring it had (resized by queue_resize). */
+		ASSERT_EQ(1, ring_queues(DRIVER, self->v[i].name, &after, 1));
+		EXPECT_EQ(ring[i].size, after.size) TH_LOG("%s", self->v[i].name);
 		snprintf(src, sizeof(src), DRIVER ".%s", self->v[i].name);
 		EXPECT_EQ(0, read_source(_metadata, src, 16384)) TH_LOG("%s after the resume", src);
 	}

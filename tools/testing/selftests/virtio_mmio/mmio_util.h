@@ -677,4 +677,66 @@ static inline int blk_by_serial(const char *serial, struct vdev *out, char *dev,
 	return -1;
 }
 
+/* One queue of a device bound to a Rust driver on the Rust vring, from
+ * the driver's debugfs counters (/sys/kernel/debug/<drv>/<virtioN>). */
+struct ring_queue {
+	long long added, kicks, suppressed, used, callbacks, reclaimed;
+	int size, max;
+};
+
+/* The queues of @vdev: how many (at most @max in @q), or -1. */
+static inline int ring_queues(const char *drv, const char *vdev, struct ring_queue *q, int max)
+{
+	char p[PATH_MAX], line[256];
+	int n = 0;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/sys/kernel/debug/%s/%s", drv, vdev);
+	f = fopen(p, "r");
+	if (!f)
+		return -1;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		struct ring_queue *r = &q[n];
+		int i;
+
+		if (sscanf(line, "queue %d: added %lld kicks %lld kicks_suppressed %lld used %lld callbacks %lld reclaimed %lld size %d max %d",
+			   &i, &r->added, &r->kicks, &r->suppressed, &r->used, &r->callbacks,
+			   &r->reclaimed, &r->size, &r->max) == 9 && i == n)
+			n++;
+	}
+	fclose(f);
+	return n ? n : -1;
+}
+
+/* What the conf says the device does with QueueReset (vrs.qreset=):
+ * 1 it resets the queue (the project's QEMU), 0 it offers
+ * VIRTIO_F_RING_RESET but ignores the register (QEMU 10.0), -1 unsaid. */
+static inline int qreset_works(void)
+{
+	char v[16];
+
+	if (cmdline_arg("vrs.qreset", v, sizeof(v)))
+		return -1;
+	return !strcmp(v, "works") ? 1 : !strcmp(v, "broken") ? 0 : -1;
+}
+
+/* Write @what ("<queue> <entries>") to @vdev's resize file of @drv:
+ * 0 or -errno. */
+static inline int ring_resize(const char *drv, const char *vdev, const char *what)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "/sys/kernel/debug/%s/%s.resize", drv, vdev);
+	return write_str(p, what);
+}
+
+/* As ring_resize(), queue @q to @size entries. */
+static inline int ring_resize_to(const char *drv, const char *vdev, int q, int size)
+{
+	char what[32];
+
+	snprintf(what, sizeof(what), "%d %d\n", q, size);
+	return ring_resize(drv, vdev, what);
+}
+
 #endif
