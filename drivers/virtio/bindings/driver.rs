@@ -31,10 +31,10 @@ use core::{
 };
 use kernel::{
     bindings, debugfs, device,
-    new_mutex,
     device_id::{IdTable, RawDeviceId},
     dma::{Coherent, DataDirection},
     ffi::c_void,
+    new_mutex,
     prelude::*,
     str::{CStr, CString},
     sync::{Arc, Mutex},
@@ -268,12 +268,7 @@ pub(crate) trait Driver: Sized + 'static {
     /// `config_changed` or `device_fault`. Quiesce the queue's users,
     /// call `Queue::resize` and let them go again. The default refuses
     /// with `EOPNOTSUPP`.
-    fn resize_queue(
-        _dev: &Device<'_>,
-        _data: Pin<&Self::Data>,
-        _index: u16,
-        _size: u16,
-    ) -> Result {
+    fn resize_queue(_dev: &Device<'_>, _data: Pin<&Self::Data>, _index: u16, _size: u16) -> Result {
         Err(EOPNOTSUPP)
     }
 }
@@ -337,7 +332,8 @@ impl Ctl {
         r.read_slice(&mut buf[..n])?;
         let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
         let mut words = text.split_ascii_whitespace();
-        let mut number = || -> Result<u16> { words.next().ok_or(EINVAL)?.parse().map_err(|_| EINVAL) };
+        let mut number =
+            || -> Result<u16> { words.next().ok_or(EINVAL)?.parse().map_err(|_| EINVAL) };
         let (index, size) = (number()?, number()?);
         if words.next().is_some() {
             return Err(EINVAL);

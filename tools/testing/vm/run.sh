@@ -88,8 +88,11 @@ conf=$bdir/run.conf
 	cs() { read -r u _ </proc/uptime; echo $(( ${u%.*} * 100 + 10#${u#*.} )); }
 	for s in $(cat $h/rng_available); do case $s in virtio_rng_rs.*) echo $s >$h/rng_current; t0=$(cs); head -c 1048576 /dev/hwrng >/tmp/rng; t=$(( $(cs) - t0 )); [ $t -gt 0 ] || t=1; echo "$s: $(wc -c </tmp/rng) bytes from /dev/hwrng in $((t * 10)) ms ($(( 1024 * 100 / t )) KiB/s), first bytes$(od -An -tx1 -N8 /tmp/rng)";; esac; done
 	for b in /sys/block/rvd*; do [ -e "$b" ] || continue; n=${b##*/}; echo "$n: $(cat $b/size) sectors, $(ls $b/mq | wc -l) hardware queues, write cache: $(cat $b/queue/write_cache)"; t0=$(cs); dd if=/dev/$n of=/dev/null bs=64k 2>/dev/null; t=$(( $(cs) - t0 )); [ $t -gt 0 ] || t=1; echo "$n: read whole disk in $((t * 10)) ms ($(( $(cat $b/size) / 2 * 100 / t )) KiB/s)"; done
-	for f in /sys/kernel/debug/virtio_rng_rs/* /sys/kernel/debug/virtio_blk_rs/*; do [ -f "$f" ] || continue; d=${f%/*}; sed "s|^|${d##*/} ${f##*/} ring |" "$f"; done
+	for f in /sys/kernel/debug/virtio_rng_rs/* /sys/kernel/debug/virtio_blk_rs/*; do case $f in *.resize) continue;; esac; [ -f "$f" ] || continue; d=${f%/*}; sed "s|^|${d##*/} ${f##*/} ring |" "$f"; done
 	echo "VRS-DRIVERS-END"
+	echo "VRS-RESIZE-BEGIN"
+	for f in /sys/kernel/debug/virtio_blk_rs/*.resize; do [ -e "$f" ] || continue; c=${f%.resize}; v=${c##*/}; n=$(ls /sys/bus/virtio/devices/$v/block); s=$(sed -n "s/^queue 0: .* size \([0-9]*\) max.*/\1/p" $c); if echo "0 $((s / 2))" >$f; then echo "$n ($v): queue 0 reset and resized from $s to $(sed -n "s/^queue 0: .* size \([0-9]*\) max.*/\1/p" $c) entries while the other queues ran"; if taskset -c 0 dd if=/dev/$n of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; then echo "$n: 4 MiB read from CPU 0: $(grep "^queue 0:" $c)"; else echo "$n: read after the resize FAILED"; fi; else echo "$n: resize FAILED"; fi; done
+	echo "VRS-RESIZE-END"
 	echo "VRS-SLEEP-BEGIN"
 	qs() { for p in /sys/kernel/debug/virtio_mmio_rs/*; do [ -f "$p" ] && printf "%s " "${p##*/}:$(sed -n "s/^queue_setups: //p" "$p")"; done; }
 	if [ -w /sys/power/pm_test ]; then echo "queue set-ups per transport device before: $(qs)"; echo 0 >/sys/module/suspend/parameters/pm_test_delay; echo devices >/sys/power/pm_test; t0=$(cs); if echo freeze >/sys/power/state; then echo "suspend-to-idle (pm_test=devices): every device frozen and restored in $(( ($(cs) - t0) * 10 )) ms"; else echo "suspend-to-idle FAILED"; fi; echo none >/sys/power/pm_test; echo "queue set-ups per transport device after:  $(qs)"; for b in /sys/block/rvd*; do [ -e "$b" ] || continue; n=${b##*/}; if dd if=/dev/$n of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; then echo "$n: 4 MiB read after the resume"; else echo "$n: read after the resume FAILED"; fi; done; head -c 4096 /dev/hwrng | wc -c | sed "s/$/ bytes from \/dev\/hwrng after the resume/"; else echo "no /sys/power/pm_test"; fi
@@ -111,7 +114,9 @@ sed -n '/VRS-IVSHMEM-BEGIN/,/VRS-IVSHMEM-END/p' "$log" | sed '1d;$d' | grep -v '
 echo "== virtio devices and their drivers (*_rs: ours; virtio_rng_rs and virtio_blk_rs run on the Rust vring), entropy and a disk read through them,"
 echo "   and the Rust rings' own counters (debugfs; callbacks: interrupt callbacks of the queue; fault: a queue that caught the device misbehaving):"
 sed -n '/VRS-DRIVERS-BEGIN/,/VRS-DRIVERS-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
-echo "== system sleep (suspend-to-idle with pm_test=devices): the drivers give up their queues and get them back; the disks and the rng work after it:"
+echo "== per-queue reset and resize (VIRTIO_F_RING_RESET; echo \"<queue> <entries>\" >/sys/kernel/debug/virtio_blk_rs/<virtioN>.resize):"
+sed -n '/VRS-RESIZE-BEGIN/,/VRS-RESIZE-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
+echo "== system sleep (suspend-to-idle with pm_test=devices): the drivers give up their queues and get them back (the resized ring too); the disks and the rng work after it:"
 sed -n '/VRS-SLEEP-BEGIN/,/VRS-SLEEP-END/p' "$log" | sed '1d;$d' | grep -v '^VRS' || true
 echo "== interrupts (virtio-mmio MSI vectors are named <device>-config, <device>-<queue>; ivshmem's ivshmem-<address>-<vector>):"
 sed -n '/VRS-INTERRUPTS-BEGIN/,/VRS-INTERRUPTS-END/p' "$log" | sed '1d;$d' | grep -E 'virtio|ivshmem|CPU' || true
