@@ -20,6 +20,10 @@ logs "MARK <tag> <event> <count> ..." to helper.out: how many times each
 event occurs in FILE so far. A guest that prints a mark, pauses, works,
 prints another mark and pauses again gets the events of its work as the
 difference (tools/virtio/mmio-bench counts trapped MMIO accesses so).
+With --counter FILE (a file of "<name> <count>" lines that something on
+the host keeps current, e.g. tools/virtio/blk-bench/insn_counter.c's
+guest instruction count), the MARK lines also carry FILE's pairs as read
+at the mark.
 """
 import json
 import os
@@ -76,11 +80,24 @@ class TraceCounter:
         return self.counts
 
 
+def read_counter(path):
+    """The "<name> <count>" pairs of FILE (none if it is not there yet)."""
+    try:
+        with open(path) as c:
+            pairs = [l.split() for l in c]
+    except FileNotFoundError:
+        return {}
+    return {p[0]: int(p[1]) for p in pairs if len(p) == 2 and p[1].isdigit()}
+
+
 def main():
     args = sys.argv[1:]
-    trace = None
-    if args[:1] == ["--trace"]:
-        trace = TraceCounter(args[1])
+    trace = counter = None
+    while args[:1] in (["--trace"], ["--counter"]):
+        if args[0] == "--trace":
+            trace = TraceCounter(args[1])
+        else:
+            counter = args[1]
         args = args[2:]
     log = args[0] if args else "console.log"
     sock = args[1] if len(args) > 1 else "qmp.sock"
@@ -99,8 +116,10 @@ def main():
         pos += end
         for line in data[:end].decode(errors="replace").splitlines():
             m = line.find("VRS-MARK ")
-            if m >= 0 and trace:
-                counts = trace.update()
+            if m >= 0 and (trace or counter):
+                counts = dict(trace.update()) if trace else {}
+                if counter:
+                    counts.update(read_counter(counter))
                 tag = line[m + 9:].strip()
                 ev = " ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                 print(f"MARK {tag} {ev}", flush=True)
