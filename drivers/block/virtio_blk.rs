@@ -514,6 +514,10 @@ impl driver::Driver for VirtioBlk {
         if size < data.min_ring {
             return Err(EINVAL);
         }
+        if !q.resets_queues() {
+            // Before the quiesce: nothing to stop the disk for.
+            return Err(EOPNOTSUPP);
+        }
         let disk = data.disk.lock();
         let d = disk.as_ref().ok_or(ENODEV)?;
         // As for system sleep: the requests in flight complete, new ones

@@ -701,10 +701,13 @@ pub(crate) struct Shared {
     ctxs: KVec<QueueCtx>,
     /// What the transport has of each queue (pointing into `ctxs`): from
     /// `find_queues`, updated by a resize, given again by
-    /// [`Device::restore_queues`]. The lock also serialises the calls of
-    /// the transport's queue ops after probe: the device reset of
-    /// [`Shared::stop`] and a queue's reset and re-enable
-    /// ([`QueueControl`]).
+    /// [`Device::restore_queues`]. The lock also serialises a queue's
+    /// reset and re-enable ([`QueueControl`]) with the device reset of
+    /// [`Shared::stop`] (a fault, a queue's drop) and with `del_queues` in
+    /// our drop. The layer's remove and freeze reset the device and delete
+    /// the queues without it: no resize overlaps them (remove deletes the
+    /// resize file first, which waits for a write in progress; user space
+    /// is frozen before devices are).
     #[pin]
     ctl: Mutex<KVec<sys::vrs_raw_queue_info>>,
     /// Spread the queues' interrupts over the CPUs.
@@ -727,7 +730,9 @@ impl Shared {
         // are alive: at probe they are the `Rings` just allocated (owned by
         // the caller's result), at restore the caller borrows every queue
         // (`restore_queues` checks it has all of them); a queue's ring goes
-        // only with the queue, which resets the device first (`stop`).
+        // only with the queue, which resets the device first (`stop`), or
+        // in a resize, after the queue was reset and `infos` got the new
+        // ring (under this lock).
         // Names are 'static; the contexts live in `ctxs` until `del_queues`
         // (in `drop`).
         let r = unsafe {
@@ -739,6 +744,13 @@ impl Shared {
             )
         };
         kernel::error::to_result(r)?;
+        // The sizes the device has now (a resized ring's after a restore).
+        for i in infos.iter() {
+            self.stats
+                .queue(i.index)
+                .size
+                .store(u32::from(i.size), Ordering::Relaxed);
+        }
         self.enabled.store(true, Ordering::Release);
         Ok(())
     }
@@ -828,6 +840,16 @@ impl Shared {
         RingAlloc::new(dma_dev, num, max, legacy, packed, indirect_max)
     }
 
+    /// Whether a queue can be reset alone now (`VIRTIO_F_RING_RESET`, the
+    /// device not reset): a cheap check before quiescing for
+    /// [`Shared::control`], which checks again.
+    pub(crate) fn resets_queues(&self) -> bool {
+        // SAFETY: the device is alive; features are final.
+        let offered =
+            unsafe { sys::vrs_virtio_test_bit(self.vdev.as_ptr(), sys::VIRTIO_F_RING_RESET) };
+        offered && !self.stopped.load(Ordering::Acquire) && self.enabled.load(Ordering::Acquire)
+    }
+
     /// Take the queues' control for a reset and re-enable of one queue:
     /// `EOPNOTSUPP` without `VIRTIO_F_RING_RESET`, `EIO` once the device
     /// was reset (a fault, system sleep, removal). Process context.
@@ -857,11 +879,14 @@ pub(crate) struct QueueControl<'a> {
 
 impl QueueControl<'_> {
     /// Reset queue `index`: on success the device no longer uses its ring
-    /// or buffers and no callback of it runs, until [`Self::enable`]. On
-    /// error nothing changed.
+    /// or buffers and no callback of it runs, until [`Self::enable`].
+    /// `ETIMEDOUT`: the device did not say it completed the reset, so the
+    /// queue's state is unknown; any other error: the queue runs on
+    /// untouched (`EOPNOTSUPP`; `EIO`: the device ignored the request).
     pub(crate) fn reset(&self, index: u16) -> Result {
         let reset = self.shared.ops.queue_reset.ok_or(EOPNOTSUPP)?;
-        // SAFETY: our device's queue; calls serialised by the lock.
+        // SAFETY: our device's queue; the queue ops that could run
+        // meanwhile are excluded by the lock (see `Shared::ctl`).
         kernel::error::to_result(unsafe { reset(self.shared.vdev.as_ptr(), index) })
     }
 
@@ -922,6 +947,7 @@ unsafe fn dma_dev_of<'a>(
 impl PinnedDrop for Shared {
     fn drop(self: Pin<&mut Self>) {
         self.stop();
+        let _ctl = self.ctl.lock();
         if self.enabled.load(Ordering::Acquire) {
             if let Some(del) = self.ops.del_queues {
                 // SAFETY: the queues of our `find_queues`; the device is

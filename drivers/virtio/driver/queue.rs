@@ -94,6 +94,9 @@ struct Inner<T> {
     suspended: bool,
     /// Used lengths above the buffer's size are faults.
     strict: bool,
+    /// Between a resize's ring swap and the queue's re-enable: the device
+    /// is not told of new buffers (the resize kicks afterwards).
+    resetting: bool,
     /// The ring's size.
     num: u16,
     /// The ring's memory (a resize replaces it).
@@ -192,6 +195,7 @@ impl<T: Send> Queue<T> {
                 dead: false,
                 suspended: false,
                 strict: false,
+                resetting: false,
                 num,
                 layout,
             }),
@@ -213,6 +217,12 @@ impl<T: Send> Queue<T> {
         self.index
     }
 
+    /// Whether the queue can be reset and resized now (see
+    /// [`Queue::resize`], which checks again).
+    pub(crate) fn resets_queues(&self) -> bool {
+        self.shared.resets_queues()
+    }
+
     /// The queue's size (the ring's entries).
     pub(crate) fn num(&self) -> u16 {
         self.inner.lock().num
@@ -226,13 +236,18 @@ impl<T: Send> Queue<T> {
     /// `recycle` (call it quiesced, so there are none). Process context.
     ///
     /// Errors: `EINVAL` (bad size), `EOPNOTSUPP` (no `RING_RESET`), `EIO`
-    /// (the device was reset or the queue is dead or suspended), `ENOMEM`:
-    /// the queue runs on as before. If the device takes the queue back
-    /// but does not enable it again, the error is the transport's and the
-    /// queue is dead (as after [`Queue::reclaim`]).
+    /// (the device was reset, the queue is dead or suspended, or the
+    /// device ignored the reset), `ENOMEM`: the queue runs on as before.
+    /// If the device does not complete the reset (`ETIMEDOUT`) or does
+    /// not enable the queue again, the error is the transport's and the
+    /// device is reported as misbehaving (`Driver::device_fault`, which
+    /// resets it and takes back what is in flight).
     pub(crate) fn resize(&self, num: u16, mut recycle: impl FnMut(T)) -> Result {
         if num == 0 || !num.is_power_of_two() || num > self.max {
             return Err(EINVAL);
+        }
+        if !self.shared.resets_queues() {
+            return Err(EOPNOTSUPP);
         }
         let layout = self.inner.lock().layout.clone();
         let indirect_max = layout.indirect.as_ref().map_or(0, |(_, m)| *m);
@@ -252,7 +267,14 @@ impl<T: Send> Queue<T> {
                 return Err(EIO);
             }
         }
-        ctl.reset(self.index)?;
+        if let Err(e) = ctl.reset(self.index) {
+            if e == ETIMEDOUT {
+                drop(ctl);
+                self.shared
+                    .report_fault(self.index, &"queue reset not completed");
+            }
+            return Err(e);
+        }
         // The device no longer uses the old ring and no callback of the
         // queue runs: swap the rings. What was added to the old one is in
         // the old entry table.
@@ -263,12 +285,21 @@ impl<T: Send> Queue<T> {
         core::mem::swap(&mut inner.free, &mut free);
         core::mem::swap(&mut inner.layout, &mut layout);
         inner.num = num;
+        inner.resetting = true;
         drop(inner);
         let r = ctl.enable(self.index, &mem);
-        if r.is_err() {
-            self.inner.lock().dead = true;
+        {
+            let mut inner = self.inner.lock();
+            inner.resetting = false;
+            if r.is_err() {
+                inner.dead = true;
+            }
         }
         drop(ctl);
+        if r.is_err() {
+            self.shared
+                .report_fault(self.index, &"queue not enabled again after its reset");
+        }
         for InFlight { token, segs } in entries.into_iter().flatten() {
             drop(segs);
             self.stats().reclaimed.fetch_add(1, Relaxed);
@@ -424,7 +455,7 @@ impl<T: Send> Queue<T> {
             segs: KVec::new(),
         });
         // The kick decision under the same lock; the notification after it.
-        let notify = kick && inner.ring.kick_prepare();
+        let notify = kick && !inner.resetting && inner.ring.kick_prepare();
         let next = inner.ring.notification_data();
         drop(inner);
         self.stats().added.fetch_add(1, Relaxed);
@@ -463,7 +494,7 @@ impl<T: Send> Queue<T> {
     pub(crate) fn kick(&self) -> bool {
         let (kick, next) = {
             let mut inner = self.inner.lock();
-            if inner.dead || inner.suspended {
+            if inner.dead || inner.suspended || inner.resetting {
                 return false;
             }
             let kick = inner.ring.kick_prepare();

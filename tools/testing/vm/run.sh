@@ -91,7 +91,7 @@ conf=$bdir/run.conf
 	for f in /sys/kernel/debug/virtio_rng_rs/* /sys/kernel/debug/virtio_blk_rs/*; do case $f in *.resize) continue;; esac; [ -f "$f" ] || continue; d=${f%/*}; sed "s|^|${d##*/} ${f##*/} ring |" "$f"; done
 	echo "VRS-DRIVERS-END"
 	echo "VRS-RESIZE-BEGIN"
-	for f in /sys/kernel/debug/virtio_blk_rs/*.resize; do [ -e "$f" ] || continue; c=${f%.resize}; v=${c##*/}; n=$(ls /sys/bus/virtio/devices/$v/block); s=$(sed -n "s/^queue 0: .* size \([0-9]*\) max.*/\1/p" $c); if echo "0 $((s / 2))" >$f; then echo "$n ($v): queue 0 reset and resized from $s to $(sed -n "s/^queue 0: .* size \([0-9]*\) max.*/\1/p" $c) entries while the other queues ran"; if taskset -c 0 dd if=/dev/$n of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; then echo "$n: 4 MiB read from CPU 0: $(grep "^queue 0:" $c)"; else echo "$n: read after the resize FAILED"; fi; else echo "$n: resize FAILED"; fi; done
+	for f in /sys/kernel/debug/virtio_blk_rs/*.resize; do [ -e "$f" ] || continue; c=${f%.resize}; v=${c##*/}; n=$(ls /sys/bus/virtio/devices/$v/block); s=$(sed -n "s/^queue 0: .* size \([0-9]*\) max.*/\1/p" $c); if echo "0 $((s / 2))" >$f; then echo "$n ($v): queue 0 reset alone and resized from $s to $(sed -n "s/^queue 0: .* size \([0-9]*\) max.*/\1/p" $c) entries (the other queues stay set up)"; if taskset -c 0 dd if=/dev/$n of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; then echo "$n: 4 MiB read from CPU 0: $(grep "^queue 0:" $c)"; else echo "$n: read after the resize FAILED"; fi; else echo "$n: resize FAILED"; fi; done
 	echo "VRS-RESIZE-END"
 	echo "VRS-SLEEP-BEGIN"
 	qs() { for p in /sys/kernel/debug/virtio_mmio_rs/*; do [ -f "$p" ] && printf "%s " "${p##*/}:$(sed -n "s/^queue_setups: //p" "$p")"; done; }

@@ -444,8 +444,8 @@ TEST_F_TIMEOUT(blk, ring_resize, 300)
 		sizes[1] = max;
 		sizes[2] = max / 2;
 		/* Refused, nothing changes. */
-		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, nq, 16)) TH_LOG("%s: queue %d", vd, nq);
-		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 0, 48));
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, nq, min)) TH_LOG("%s: queue %d", vd, nq);
+		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 0, min + min / 2)) TH_LOG("not a power of two");
 		EXPECT_EQ(-EINVAL, ring_resize_to(DRIVER, vd, 0, a[0].max * 2))
 			TH_LOG("above the device's maximum %d", a[0].max);
 		EXPECT_EQ(-EINVAL, ring_resize(DRIVER, vd, "0 16 x"));
