@@ -136,36 +136,28 @@ impl Queues {
         let Some(q) = self.vqs.get(usize::from(index)) else {
             return;
         };
-        if !q.more_used() {
+        if !q.start_poll() {
             // Another queue's interrupt (a wired line is shared by all):
-            // leave this ring's interrupt state alone.
+            // this ring's interrupt state is left alone.
             return;
         }
         let mut last: Option<(Rq, Status)> = None;
-        loop {
-            q.disable_cb();
-            let mut broken = false;
-            while let Some(r) = q.pop() {
-                let Ok(used) = r else {
-                    // The device misbehaved: reported once by the queue,
-                    // and `device_fault` fails what is in flight.
-                    broken = true;
-                    break;
-                };
-                let mut rq = used.token;
-                let st = match rq.unmap() {
-                    S_OK => Status::OK,
-                    S_UNSUPP => Status::NOTSUPP,
-                    _ => Status::IOERR,
-                };
-                if let Some((prev, s)) = last.replace((rq, st)) {
-                    prev.end(s);
-                }
-            }
-            // Re-enable interrupts; if buffers arrived meanwhile (the
-            // device may not interrupt for them), take them too.
-            if broken || q.enable_cb() {
+        // Until nothing is left and interrupts are back on (buffers that
+        // arrive meanwhile are taken too).
+        while let Some(r) = q.pop_or_enable_cb() {
+            let Ok(used) = r else {
+                // The device misbehaved: reported once by the queue, and
+                // `device_fault` fails what is in flight.
                 break;
+            };
+            let mut rq = used.token;
+            let st = match rq.unmap() {
+                S_OK => Status::OK,
+                S_UNSUPP => Status::NOTSUPP,
+                _ => Status::IOERR,
+            };
+            if let Some((prev, s)) = last.replace((rq, st)) {
+                prev.end(s);
             }
         }
         if let Some((rq, s)) = last {

@@ -35,7 +35,10 @@ use super::{
     dma_ring::SharedRing,
     driver::{DmaSegments, MappedBuf, QueueStats, Restore, Rings, Shared},
 };
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{
+    AtomicU32,
+    Ordering::{Acquire, Relaxed},
+};
 use kernel::{
     device::Device,
     dma::DataDirection,
@@ -167,6 +170,9 @@ pub(crate) struct Queue<T: Send> {
     /// The device's largest size of this queue.
     max: u16,
     ndata: bool,
+    /// Buffers in the entry table (changed under the lock, read without
+    /// it by [`Queue::start_poll`]).
+    in_flight: AtomicU32,
 }
 
 impl<T: Send> Queue<T> {
@@ -204,6 +210,7 @@ impl<T: Send> Queue<T> {
             index: rings.index,
             max: rings.max,
             ndata,
+            in_flight: AtomicU32::new(0),
         }? Error))
     }
 
@@ -284,6 +291,7 @@ impl<T: Send> Queue<T> {
         core::mem::swap(&mut inner.entries, &mut entries);
         core::mem::swap(&mut inner.free, &mut free);
         core::mem::swap(&mut inner.layout, &mut layout);
+        self.in_flight.store(0, Relaxed);
         inner.num = num;
         inner.resetting = true;
         drop(inner);
@@ -385,10 +393,14 @@ impl<T: Send> Queue<T> {
             drop(inner);
             return Err((ENOSPC, Self::give_back(mapped, None, unmapped), token));
         };
+        // Counted before the ring makes the buffer available (its barrier
+        // orders the two), so that the interrupt for it sees the count.
+        self.in_flight.fetch_add(1, Relaxed);
         if let Err(e) = inner
             .ring
             .add(&bufs[..nout], &bufs[nout..n], usize::from(slot))
         {
+            self.in_flight.fetch_sub(1, Relaxed);
             // `free` has room: we just took from it.
             let _ = inner.free.push(slot, GFP_ATOMIC);
             drop(inner);
@@ -437,10 +449,13 @@ impl<T: Send> Queue<T> {
             drop(inner);
             return Err((ENOSPC, token));
         };
+        // As in `add`.
+        self.in_flight.fetch_add(1, Relaxed);
         if let Err(e) = inner
             .ring
             .add(&bufs[..nout], &bufs[nout..], usize::from(slot))
         {
+            self.in_flight.fetch_sub(1, Relaxed);
             // `free` has room: we just took from it.
             let _ = inner.free.push(slot, GFP_ATOMIC);
             let e = ring_errno(e);
@@ -521,11 +536,58 @@ impl<T: Send> Queue<T> {
     /// The next used buffer, if any. `Some(Err(EIO))` once the device
     /// misbehaved (reported in the log the first time).
     pub(crate) fn pop(&self) -> Option<Result<Used<T>>> {
+        self.pop_inner(false)
+    }
+
+    /// For an interrupt callback, with [`Queue::pop_or_enable_cb`]: whether
+    /// used buffers (or a device fault) wait; if so, the device is asked
+    /// not to interrupt while the caller takes them. A read only when
+    /// nothing waits (with a wired interrupt the transport runs every
+    /// queue's callback, as `vring_interrupt()` checks `more_used()`). One
+    /// lock round trip.
+    pub(crate) fn start_poll(&self) -> bool {
+        // Nothing in flight, nothing the device can have used: the count
+        // goes up before a buffer is made available, so the interrupt for
+        // it sees it. No lock round trip for the other queues of a wired
+        // interrupt (a device that writes used entries for nothing is
+        // caught at the next buffer).
+        if self.in_flight.load(Acquire) == 0 {
+            return false;
+        }
+        let mut inner = self.inner.lock();
+        if inner.dead || inner.suspended || !inner.ring.more_used() {
+            return false;
+        }
+        inner.ring.disable_cb();
+        true
+    }
+
+    /// As [`Queue::pop`]; when nothing is left, asks for interrupts again
+    /// and returns `None`, unless buffers arrived meanwhile (the device may
+    /// not interrupt for them), which it then returns. The loop of
+    /// `disable_cb`, `pop` until `None`, `enable_cb` in one lock round
+    /// trip per buffer (as `virtblk_done()` holds the lock across it).
+    pub(crate) fn pop_or_enable_cb(&self) -> Option<Result<Used<T>>> {
+        self.pop_inner(true)
+    }
+
+    fn pop_inner(&self, rearm: bool) -> Option<Result<Used<T>>> {
         let mut inner = self.inner.lock();
         if inner.dead || inner.suspended {
             return None;
         }
-        let got = inner.ring.get_used();
+        let got = loop {
+            match inner.ring.get_used() {
+                Ok(None) if rearm => {
+                    if inner.ring.enable_cb() {
+                        return None;
+                    }
+                    // Arrived between the look and the enable.
+                    inner.ring.disable_cb();
+                }
+                got => break got,
+            }
+        };
         let (slot, len) = match got {
             Ok(Some(x)) => x,
             Ok(None) => return None,
@@ -544,6 +606,9 @@ impl<T: Send> Queue<T> {
         };
         // The ring hands back only ids it has in flight: the entry is there.
         let entry = inner.entries.get_mut(slot).and_then(Option::take);
+        if entry.is_some() {
+            self.in_flight.fetch_sub(1, Relaxed);
+        }
         if let Ok(s) = u16::try_from(slot) {
             let _ = inner.free.push(s, GFP_ATOMIC);
         }
@@ -643,6 +708,7 @@ impl<T: Send> Queue<T> {
             while inner.ring.detach_unused().is_some() {}
             // `add` is refused from here on: no entry is looked up until
             // `rearm` puts a new table in.
+            self.in_flight.store(0, Relaxed);
             core::mem::take(&mut inner.entries)
         };
         let mut out = KVec::with_capacity(entries.len(), GFP_KERNEL).unwrap_or_default();
