@@ -308,11 +308,7 @@ impl<T: Send> Queue<T> {
             self.shared
                 .report_fault(self.index, &"queue not enabled again after its reset");
         }
-        for InFlight { token, segs } in entries.into_iter().flatten() {
-            drop(segs);
-            self.stats().reclaimed.fetch_add(1, Relaxed);
-            recycle(token);
-        }
+        self.give_back_entries(entries, &mut recycle);
         // The old ring and its memory go here, after the device let go.
         drop(ring);
         drop(layout);
@@ -712,15 +708,23 @@ impl<T: Send> Queue<T> {
             core::mem::take(&mut inner.entries)
         };
         let mut out = KVec::with_capacity(entries.len(), GFP_KERNEL).unwrap_or_default();
-        for e in entries.into_iter().flatten() {
-            // Unmaps the buffers (a failed push drops the token: freed,
-            // not leaked; only with a failed allocation above).
-            let InFlight { token, segs } = e;
+        // A failed push drops the token: freed, not leaked (only with a
+        // failed allocation above).
+        self.give_back_entries(entries, |token| {
+            let _ = out.push(token, GFP_KERNEL);
+        });
+        out
+    }
+
+    /// The tokens of a table taken from the queue (the device no longer
+    /// uses its buffers) to `f`, their buffers unmapped, each counted as
+    /// reclaimed.
+    fn give_back_entries(&self, entries: KVec<Option<InFlight<T>>>, mut f: impl FnMut(T)) {
+        for InFlight { token, segs } in entries.into_iter().flatten() {
             drop(segs);
             self.stats().reclaimed.fetch_add(1, Relaxed);
-            let _ = out.push(token, GFP_KERNEL);
+            f(token);
         }
-        out
     }
 }
 
