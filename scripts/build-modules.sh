@@ -53,7 +53,7 @@ done < <(awk '/^config /{s="CONFIG_"$2; d="-"}
 # bindings): bindgen with the exact options and clang flags the kernel's own
 # bindings were generated with (from its .cmd file), restricted to the virtio
 # items; every other type resolves to kernel::bindings. Regenerated when a
-# header or the kernel tree changes.
+# header, the kernel tree or this script (its allowlist) changes.
 gen=$odir/gen
 mkdir -p "$gen"
 vb=$gen/virtio_bindings.rs
@@ -64,7 +64,7 @@ newer_h=
 [ -s "$vb" ] && newer_h=$(find "$top/drivers/virtio/bindings" -name '*.h' -newer "$vb" | head -n1)
 if [ ! -s "$vb" ] || [ -n "$newer_h" ] ||
 	[ "$top/include/uapi/linux/virtio_mmio_msi.h" -nt "$vb" ] ||
-	[ "$cmd" -nt "$vb" ]; then
+	[ "$cmd" -nt "$vb" ] || [ "${BASH_SOURCE[0]}" -nt "$vb" ]; then
 	echo "  BINDGEN $vb" >&2
 	line=$(sed -n 's/^savedcmd_rust\/bindings\/bindings_generated.rs := bindgen [^ ]* //p' "$cmd")
 	[ -n "$line" ] || die "$cmd: no bindgen command line"
@@ -81,7 +81,7 @@ if [ ! -s "$vb" ] || [ -n "$newer_h" ] ||
 		--allowlist-function 'virtio_device_(freeze|restore)|vrs_virtio_.*'
 		--allowlist-type 'virtio_driver|vrs_raw_queue_ops|vrs_raw_queue_info|hwrng'
 		--allowlist-function '__register_virtio_driver|unregister_virtio_driver|virtio_reset_device'
-		--allowlist-function 'vrs_raw_queue_ops_.*|vrs_dma_.*|hwrng_(register|unregister)|vrs_blk_.*'
+		--allowlist-function 'vrs_raw_queue_ops_.*|vrs_dma_.*|vrs_xen_domain|vrs_virt_to_phys|hwrng_(register|unregister)|vrs_blk_.*'
 		--allowlist-type 'vrs_blk_.*'
 		--allowlist-var 'VIRTIO_(F|MMIO|CONFIG_S|TRANSPORT_F|ID)_.*|VIRTIO_MMIO_.*|VRING_.*|VRS_RAW_QUEUE_ABI'
 		--no-recursive-allowlist)

@@ -13,10 +13,10 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
-    device, new_mutex,
+    new_mutex,
     prelude::*,
     str::CString,
-    sync::{aref::ARef, Arc, Mutex},
+    sync::{Arc, Mutex},
 };
 
 #[path = "../virtio/bindings/blk.rs"]
@@ -33,8 +33,11 @@ pub mod virtio;
 pub mod vring;
 
 use blk::{Limits, Op, Rq, Status};
-use driver::{Device, DeviceId, QueueSpec, ANY_VENDOR};
+use driver::{Device, DeviceId, DmaDev, QueueSpec, ANY_VENDOR};
 use queue::Queue;
+
+/// Completions taken from a ring per lock round trip.
+const DONE_BATCH: usize = 8;
 
 /// `VIRTIO_ID_BLOCK`.
 const VIRTIO_ID_BLOCK: u32 = 2;
@@ -85,13 +88,13 @@ kernel::module_device_table!(
 /// callbacks share.
 struct Queues {
     vqs: KVec<Pin<KBox<Queue<Rq>>>>,
-    dma_dev: ARef<device::Device>,
+    dma_dev: DmaDev,
 }
 
 impl Queues {
     /// The virtio-blk request header for `rq`, and its payload (the ranges
     /// of a discard / write zeroes).
-    fn header(rq: &Rq) -> Result<([u8; 16], KVec<u8>), Status> {
+    fn header(rq: &Rq) -> Result<([u8; 16], Option<KVec<u8>>), Status> {
         let (t, sector) = match rq.op() {
             Op::Read => (T_IN, rq.sector()),
             Op::Write => (T_OUT, rq.sector()),
@@ -103,8 +106,11 @@ impl Queues {
         let mut h = [0u8; 16];
         h[0..4].copy_from_slice(&t.to_le_bytes());
         h[8..16].copy_from_slice(&sector.to_le_bytes());
-        let mut payload = KVec::new();
+        // Only discard / write zeroes have one: no empty vector (whose
+        // drop is a call into the allocator) for every read and write.
+        let mut payload = None;
         if matches!(rq.op(), Op::Discard | Op::WriteZeroes) {
+            let payload = payload.insert(KVec::new());
             // struct virtio_blk_discard_write_zeroes per range; unmap
             // (flag bit 0) is left clear: write zeroes must read back as
             // zeroes whatever the device does with the blocks.
@@ -136,20 +142,13 @@ impl Queues {
         let Some(q) = self.vqs.get(usize::from(index)) else {
             return;
         };
-        if !q.start_poll() {
-            // Another queue's interrupt (a wired line is shared by all):
-            // this ring's interrupt state is left alone.
-            return;
-        }
         let mut last: Option<(Rq, Status)> = None;
         // Until nothing is left and interrupts are back on (buffers that
-        // arrive meanwhile are taken too).
-        while let Some(r) = q.pop_or_enable_cb() {
-            let Ok(used) = r else {
-                // The device misbehaved: reported once by the queue, and
-                // `device_fault` fails what is in flight.
-                break;
-            };
+        // arrive meanwhile are taken too). Another queue's interrupt (a
+        // wired line is shared by all) finds nothing and leaves this
+        // ring's interrupt state alone. After a device fault (reported
+        // once by the queue) `device_fault` fails what is in flight.
+        let _ = q.drain_used::<DONE_BATCH>(|used| {
             let mut rq = used.token;
             let st = match rq.unmap() {
                 S_OK => Status::OK,
@@ -159,7 +158,7 @@ impl Queues {
             if let Some((prev, s)) = last.replace((rq, st)) {
                 prev.end(s);
             }
-        }
+        });
         if let Some((rq, s)) = last {
             rq.start_stopped_queues();
             rq.end(s);
@@ -176,7 +175,10 @@ impl blk::Driver for Queues {
             Ok(x) => x,
             Err(s) => return Err((s, rq)),
         };
-        if rq.map(&self.dma_dev, hdr, &payload).is_err() {
+        if rq
+            .map(&self.dma_dev, hdr, payload.as_deref().unwrap_or(&[]))
+            .is_err()
+        {
             return Err((Status::RESOURCE, rq));
         }
         // A full ring stops the hardware queue, under the queue's lock; the
@@ -351,7 +353,7 @@ impl driver::Driver for VirtioBlk {
         let capacity = dev.config_u64(CFG_CAPACITY);
         let name = CString::try_from_fmt(fmt!("rvd{}", INDEX.fetch_add(1, Ordering::Relaxed)))?;
         let disk = blk::Disk::new(
-            &queues.dma_dev,
+            queues.dma_dev.device(),
             queues.clone(),
             u32::from(nq),
             depth,

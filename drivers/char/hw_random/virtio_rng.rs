@@ -107,7 +107,7 @@ impl Rng {
             match r {
                 Ok(mut used) => {
                     st.pending = false;
-                    if let Some(seg) = used.segs.pop() {
+                    if let Some(seg) = used.segs.as_mut().and_then(KVec::pop) {
                         let len = (used.len as usize).min(seg.buf.len());
                         st.data = Some((seg.buf, 0, len));
                     }

@@ -16,7 +16,7 @@
 // Shared by path between modules; each uses part of it.
 #![allow(dead_code)]
 
-use super::driver::DmaSegments;
+use super::driver::{DmaDev, DmaSegments};
 use super::virtio::sys;
 use super::vring::Buf;
 use core::ptr::NonNull;
@@ -135,6 +135,7 @@ struct Pdu {
     nents: i32,
     data_dir: DataDirection,
     hdr_dma: u64,
+    hdr_mapped: bool,
     status_dma: u64,
     status_mapped: bool,
     ranges_dma: u64,
@@ -146,7 +147,17 @@ struct Pdu {
 /// let go of it (dropping it ends it with an I/O error).
 pub(crate) struct Rq {
     rq: NonNull<bindings::request>,
-    dev: Option<ARef<device::Device>>,
+    mapping: Mapping,
+}
+
+/// How a request's buffers are mapped now.
+enum Mapping {
+    /// Not mapped (the pdu's fields are not meaningful).
+    None,
+    /// At their physical addresses: nothing to undo.
+    Phys,
+    /// DMA mappings for this device, undone by `unmap`.
+    Dma(ARef<device::Device>),
 }
 
 // SAFETY: a started request may be completed from any CPU.
@@ -227,45 +238,59 @@ impl Rq {
     /// (readable for writes, writable for reads), `payload` (readable: the
     /// discard / write-zeroes ranges) and a status byte (writable), in that
     /// order, for [`DmaSegments`]. Undone by [`Rq::unmap`] (or the end).
-    pub(crate) fn map(
-        &mut self,
-        dev: &ARef<device::Device>,
-        hdr: [u8; 16],
-        payload: &[u8],
-    ) -> Result {
+    /// A device without the DMA API ([`DmaDev::phys`]) gets the physical
+    /// addresses, and nothing is mapped.
+    pub(crate) fn map(&mut self, dev: &DmaDev, hdr: [u8; 16], payload: &[u8]) -> Result {
         if payload.len() > RANGE_BYTES * RANGES_MAX {
             return Err(EINVAL);
         }
         self.unmap();
         let op = self.op();
         let p = self.pdu();
-        let d = raw_dev(dev);
+        let phys = dev.phys();
+        let d = raw_dev(dev.device());
+        // Maps `len` bytes of the pdu at `ptr`.
+        //
+        // SAFETY (of calls): `ptr` points into this request's pdu
+        // (directly mapped: blk-mq allocates requests from pages).
+        let map_kmem = |ptr: *mut c_void, len: usize, dir: DataDirection| -> Result<u64> {
+            if phys {
+                // SAFETY: per the closure's contract.
+                return Ok(unsafe { sys::vrs_virt_to_phys(ptr) });
+            }
+            let mut addr = 0u64;
+            // SAFETY: per the closure's contract; `d` is the live DMA
+            // device of the disk, which outlives its requests.
+            if unsafe { sys::vrs_dma_map_kmem(d, ptr, len, dir as i32, &mut addr) } != 0 {
+                return Err(ENOMEM);
+            }
+            Ok(addr)
+        };
+        // From here on `unmap` undoes what is marked mapped in the pdu.
+        self.mapping = if phys {
+            Mapping::Phys
+        } else {
+            Mapping::Dma(dev.device().clone())
+        };
         // SAFETY: the pdu is this request's, which we own until it ends;
         // nobody else touches it. All DMA mappings below are of memory in
-        // it (directly mapped: blk-mq allocates requests from pages) or of
-        // the request's own data pages, and are undone in `unmap`.
+        // it or of the request's own data pages, and are undone in `unmap`.
         unsafe {
             (*p).hdr = hdr;
             (*p).status = [0xff; 8];
             (*p).nbufs = 0;
             (*p).nents = 0;
             (*p).ranges_len = 0;
-            // Not mapped yet: `unmap` on an error path below must not
-            // touch the previous request's status mapping.
+            (*p).hdr_mapped = false;
             (*p).status_mapped = false;
+            (*p).mapped = true;
             let mut n = 0usize;
-            let mut addr = 0u64;
-            if sys::vrs_dma_map_kmem(
-                d,
-                (&raw mut (*p).hdr).cast(),
-                16,
-                DataDirection::ToDevice as i32,
-                &mut addr,
-            ) != 0
-            {
+            let Ok(addr) = map_kmem((&raw mut (*p).hdr).cast(), 16, DataDirection::ToDevice) else {
+                self.unmap();
                 return Err(ENOMEM);
-            }
+            };
             (*p).hdr_dma = addr;
+            (*p).hdr_mapped = true;
             (*p).bufs[n] = Buf { addr, len: 16 };
             n += 1;
             let has_data = matches!(op, Op::Read | Op::Write) && self.bytes() > 0;
@@ -274,7 +299,7 @@ impl Rq {
                 let sg = (*p).sg.get().cast::<bindings::scatterlist>();
                 let nents = sys::vrs_blk_rq_map_sg(self.raw(), sg, SG_MAX as u32);
                 if nents <= 0 {
-                    sys::vrs_dma_unmap_kmem(d, (*p).hdr_dma, 16, DataDirection::ToDevice as i32);
+                    self.unmap();
                     return Err(EINVAL);
                 }
                 let dir = if op == Op::Write {
@@ -282,19 +307,29 @@ impl Rq {
                 } else {
                     DataDirection::FromDevice
                 };
-                let mapped = sys::vrs_blk_map_sg(d, sg, nents, dir as i32);
-                if mapped <= 0 {
-                    sys::vrs_dma_unmap_kmem(d, (*p).hdr_dma, 16, DataDirection::ToDevice as i32);
-                    return Err(ENOMEM);
-                }
-                (*p).nents = nents;
-                (*p).data_dir = dir;
-                for i in 0..mapped {
-                    (*p).bufs[n] = Buf {
-                        addr: sys::vrs_blk_sg_dma_address(sg, i),
-                        len: sys::vrs_blk_sg_dma_len(sg, i),
-                    };
-                    n += 1;
+                if phys {
+                    for i in 0..nents {
+                        (*p).bufs[n] = Buf {
+                            addr: sys::vrs_blk_sg_phys(sg, i),
+                            len: sys::vrs_blk_sg_len(sg, i),
+                        };
+                        n += 1;
+                    }
+                } else {
+                    let mapped = sys::vrs_blk_map_sg(d, sg, nents, dir as i32);
+                    if mapped <= 0 {
+                        self.unmap();
+                        return Err(ENOMEM);
+                    }
+                    (*p).nents = nents;
+                    (*p).data_dir = dir;
+                    for i in 0..mapped {
+                        (*p).bufs[n] = Buf {
+                            addr: sys::vrs_blk_sg_dma_address(sg, i),
+                            len: sys::vrs_blk_sg_dma_len(sg, i),
+                        };
+                        n += 1;
+                    }
                 }
                 if op == Op::Write {
                     nout = n;
@@ -302,20 +337,14 @@ impl Rq {
             }
             if !payload.is_empty() {
                 (*p).ranges[..payload.len()].copy_from_slice(payload);
-                if sys::vrs_dma_map_kmem(
-                    d,
+                let Ok(addr) = map_kmem(
                     (&raw mut (*p).ranges).cast(),
                     payload.len(),
-                    DataDirection::ToDevice as i32,
-                    &mut addr,
-                ) != 0
-                {
-                    (*p).mapped = true;
-                    (*p).nbufs = n as u16;
-                    self.dev = Some(dev.clone());
+                    DataDirection::ToDevice,
+                ) else {
                     self.unmap();
                     return Err(ENOMEM);
-                }
+                };
                 (*p).ranges_dma = addr;
                 (*p).ranges_len = payload.len() as u32;
                 (*p).bufs[n] = Buf {
@@ -325,66 +354,67 @@ impl Rq {
                 n += 1;
                 nout = n;
             }
-            if sys::vrs_dma_map_kmem(
-                d,
-                (&raw mut (*p).status).cast(),
-                1,
-                DataDirection::FromDevice as i32,
-                &mut addr,
-            ) != 0
-            {
-                (*p).mapped = true;
-                (*p).nbufs = n as u16;
-                self.dev = Some(dev.clone());
+            let Ok(addr) = map_kmem((&raw mut (*p).status).cast(), 1, DataDirection::FromDevice)
+            else {
                 self.unmap();
                 return Err(ENOMEM);
-            }
+            };
             (*p).status_dma = addr;
             (*p).status_mapped = true;
             (*p).bufs[n] = Buf { addr, len: 1 };
             n += 1;
             (*p).nbufs = n as u16;
             (*p).nout = nout as u16;
-            (*p).mapped = true;
         }
-        self.dev = Some(dev.clone());
         Ok(())
     }
 
     /// Undo [`Rq::map`] and return the status byte the device wrote
     /// (`0xff` if it wrote none).
     pub(crate) fn unmap(&mut self) -> u8 {
-        let Some(dev) = self.dev.take() else {
-            return 0xff;
+        let dev = match core::mem::replace(&mut self.mapping, Mapping::None) {
+            Mapping::None => return 0xff,
+            Mapping::Phys => None,
+            Mapping::Dma(dev) => Some(dev),
         };
         let p = self.pdu();
-        let d = raw_dev(&dev);
-        // SAFETY: as in `map`: undo exactly the mappings made there.
+        // SAFETY: as in `map`: undo exactly the mappings made there (none
+        // for physical addresses).
         unsafe {
             if !(*p).mapped {
                 return 0xff;
             }
             (*p).mapped = false;
-            sys::vrs_dma_unmap_kmem(d, (*p).hdr_dma, 16, DataDirection::ToDevice as i32);
-            if (*p).nents > 0 {
-                let sg = (*p).sg.get().cast::<bindings::scatterlist>();
-                sys::vrs_blk_unmap_sg(d, sg, (*p).nents, (*p).data_dir as i32);
-                (*p).nents = 0;
+            if let Some(dev) = dev {
+                let d = raw_dev(&dev);
+                if (*p).hdr_mapped {
+                    sys::vrs_dma_unmap_kmem(d, (*p).hdr_dma, 16, DataDirection::ToDevice as i32);
+                }
+                if (*p).nents > 0 {
+                    let sg = (*p).sg.get().cast::<bindings::scatterlist>();
+                    sys::vrs_blk_unmap_sg(d, sg, (*p).nents, (*p).data_dir as i32);
+                }
+                if (*p).ranges_len > 0 {
+                    sys::vrs_dma_unmap_kmem(
+                        d,
+                        (*p).ranges_dma,
+                        (*p).ranges_len as usize,
+                        DataDirection::ToDevice as i32,
+                    );
+                }
+                if (*p).status_mapped {
+                    sys::vrs_dma_unmap_kmem(
+                        d,
+                        (*p).status_dma,
+                        1,
+                        DataDirection::FromDevice as i32,
+                    );
+                }
             }
-            if (*p).ranges_len > 0 {
-                sys::vrs_dma_unmap_kmem(
-                    d,
-                    (*p).ranges_dma,
-                    (*p).ranges_len as usize,
-                    DataDirection::ToDevice as i32,
-                );
-                (*p).ranges_len = 0;
-            }
-            if (*p).status_mapped {
-                sys::vrs_dma_unmap_kmem(d, (*p).status_dma, 1, DataDirection::FromDevice as i32);
-                (*p).status_mapped = false;
-            }
-
+            (*p).hdr_mapped = false;
+            (*p).nents = 0;
+            (*p).ranges_len = 0;
+            (*p).status_mapped = false;
             (*p).status[0]
         }
     }
@@ -430,7 +460,7 @@ unsafe impl DmaSegments for Rq {
     fn segments(&self) -> (&[Buf], usize) {
         // Only a mapped request has segments (its pdu is uninitialised
         // before the first `map`).
-        if self.dev.is_none() {
+        if matches!(self.mapping, Mapping::None) {
             return (&[], 0);
         }
         let p = self.pdu();
@@ -564,7 +594,7 @@ impl<T: Driver> Disk<T> {
         let rq = Rq {
             // SAFETY: not null.
             rq: unsafe { NonNull::new_unchecked(rq.cast()) },
-            dev: None,
+            mapping: Mapping::None,
         };
         // SAFETY: blk-mq hands us a request that is not started yet.
         unsafe { bindings::blk_mq_start_request(rq.rq.as_ptr()) };

@@ -258,6 +258,16 @@ u32 vrs_blk_sg_dma_len(struct scatterlist *sg, int i)
 	return sg_dma_len(&sg[i]);
 }
 
+u64 vrs_blk_sg_phys(struct scatterlist *sg, int i)
+{
+	return sg_phys(&sg[i]);
+}
+
+u32 vrs_blk_sg_len(struct scatterlist *sg, int i)
+{
+	return sg[i].length;
+}
+
 unsigned int vrs_blk_sg_size(void)
 {
 	return sizeof(struct scatterlist);

@@ -86,6 +86,9 @@ int vrs_blk_map_sg(struct device *dev, struct scatterlist *sg, int nents, int di
 void vrs_blk_unmap_sg(struct device *dev, struct scatterlist *sg, int nents, int dir);
 u64 vrs_blk_sg_dma_address(struct scatterlist *sg, int i);
 u32 vrs_blk_sg_dma_len(struct scatterlist *sg, int i);
+/* sg_phys() and ->length of entry @i (a device without the DMA API). */
+u64 vrs_blk_sg_phys(struct scatterlist *sg, int i);
+u32 vrs_blk_sg_len(struct scatterlist *sg, int i);
 /* nr_cpu_ids */
 unsigned int vrs_blk_nr_cpus(void);
 /* sizeof(struct scatterlist) */

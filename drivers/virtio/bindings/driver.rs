@@ -113,9 +113,12 @@ pub(crate) struct QueueStats {
 ///
 /// ```text
 /// queue 0: added 4096 kicks 4090 kicks_suppressed 6 used 4096 callbacks 4001 reclaimed 0 size 256 max 1024
+/// dma: physical
 /// fault: none
 /// ```
 ///
+/// `dma` says how buffers are addressed ([`DmaDev`]): `physical`, or `api`
+/// (streaming DMA mappings, `VIRTIO_F_ACCESS_PLATFORM`).
 /// `fault` names the queue that found the device misbehaving, if one did.
 /// Next to it, `<virtioN>.resize` takes "`<queue> <entries>`" and resizes
 /// that queue's ring through [`Driver::resize_queue`].
@@ -123,6 +126,8 @@ pub(crate) struct DevStats {
     queues: [QueueStats; QUEUE_STATS],
     /// Queues set up (`find_queues`).
     nqueues: AtomicU32,
+    /// Buffers get physical addresses ([`DmaDev::phys`]).
+    phys: AtomicBool,
     /// The queue that reported a device fault, or -1.
     fault_queue: AtomicI32,
 }
@@ -144,6 +149,7 @@ impl DevStats {
                     }
                 }; QUEUE_STATS],
                 nqueues: AtomicU32::new(0),
+                phys: AtomicBool::new(false),
                 fault_queue: AtomicI32::new(-1),
             },
             GFP_KERNEL,
@@ -172,6 +178,10 @@ impl DevStats {
                 q.size.load(r),
                 q.max.load(r)
             )?;
+        }
+        if n > 0 {
+            let how = if s.phys.load(r) { "physical" } else { "api" };
+            writeln!(f, "dma: {}", how)?;
         }
         match s.fault_queue.load(r) {
             q if q < 0 => writeln!(f, "fault: none"),
@@ -459,21 +469,26 @@ impl Device<'_> {
         // SAFETY: the device is bound to our driver during the callback.
         let dma_dev = unsafe { dma_dev_of(self.vdev, self.ops) }?;
         let legacy = !self.has_feature(sys::VIRTIO_F_VERSION_1);
-        // Rings and buffers go through the DMA API of the transport's
-        // device. A device without VIRTIO_F_ACCESS_PLATFORM bypasses any
-        // IOMMU (virtio 1.2, 6.1): if one translates for the transport's
-        // device, the addresses the DMA API gives are not the device's.
-        // `virtio_ring.c` then uses physical addresses; we refuse instead
-        // (no virtio-mmio device QEMU offers sits behind an IOMMU).
+        // A device without VIRTIO_F_ACCESS_PLATFORM uses physical addresses
+        // and bypasses any IOMMU (virtio 1.2, 6.1). Its buffers then get
+        // their physical addresses, not streaming mappings, as
+        // `virtio_ring.c`'s `vring_use_dma_api()` decides (Xen aside). Its
+        // rings still come from the DMA API: where an IOMMU or a bus offset
+        // makes DMA addresses differ from physical ones (no virtio-mmio
+        // device QEMU offers), we refuse the device rather than hand it
+        // addresses it cannot use.
+        // SAFETY: `xen_domain()` reads a variable fixed at boot.
+        let xen = unsafe { sys::vrs_xen_domain() };
+        let phys = !self.has_feature(sys::VIRTIO_F_ACCESS_PLATFORM) && !xen;
         // SAFETY: `dma_dev` is a live, bound device.
-        let translated = unsafe { sys::vrs_dma_iommu_mapped(raw_dev(dma_dev)) };
-        if translated && !self.has_feature(sys::VIRTIO_F_ACCESS_PLATFORM) {
+        if phys && !unsafe { sys::vrs_dma_is_phys(raw_dev(dma_dev)) } {
             dev_err!(
                 self.as_dev(),
-                "an IOMMU translates for the transport but the device bypasses it (no VIRTIO_F_ACCESS_PLATFORM): not supported\n"
+                "DMA addresses of the transport are not physical (IOMMU or offset) but the device uses physical ones (no VIRTIO_F_ACCESS_PLATFORM): not supported\n"
             );
             return Err(ENODEV);
         }
+        self.stats.phys.store(phys, Ordering::Relaxed);
         let packed = self.has_feature(sys::VIRTIO_F_RING_PACKED);
         let indirect = self.has_feature(super::vring::VIRTIO_RING_F_INDIRECT_DESC);
         let mut mems = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
@@ -578,9 +593,12 @@ impl Device<'_> {
                     legacy,
                     ring: m.ring,
                     indirect: m.indirect,
-                    dma_dev: {
-                        let d: &device::Device = dma_dev;
-                        d.into()
+                    dma_dev: DmaDev {
+                        dev: {
+                            let d: &device::Device = dma_dev;
+                            d.into()
+                        },
+                        phys,
                     },
                 },
                 GFP_KERNEL,
@@ -971,8 +989,31 @@ pub(crate) struct Rings {
     pub(crate) ring: SharedRing,
     /// `num` tables of `indirect_max` descriptors, if any.
     pub(crate) indirect: Option<(SharedRing, u16)>,
-    /// The device that maps buffers.
-    pub(crate) dma_dev: ARef<device::Device>,
+    /// The device that maps buffers, and how.
+    pub(crate) dma_dev: DmaDev,
+}
+
+/// The device a virtio device's buffers are mapped for, and how: through
+/// the DMA API (`VIRTIO_F_ACCESS_PLATFORM`: streaming mappings, so an
+/// IOMMU or swiotlb bounce buffers work), or at their physical addresses
+/// (a device without that feature bypasses any IOMMU; `virtio_ring.c`
+/// does the same, which saves a map and an unmap per buffer).
+#[derive(Clone)]
+pub(crate) struct DmaDev {
+    dev: ARef<device::Device>,
+    phys: bool,
+}
+
+impl DmaDev {
+    /// The transport's DMA device.
+    pub(crate) fn device(&self) -> &ARef<device::Device> {
+        &self.dev
+    }
+
+    /// Buffers get physical addresses, not DMA mappings.
+    pub(crate) fn phys(&self) -> bool {
+        self.phys
+    }
 }
 
 use kernel::sync::aref::ARef;
@@ -1064,20 +1105,32 @@ pub(crate) struct MappedBuf {
     buf: KVec<u8>,
     addr: u64,
     dir: DataDirection,
-    dev: ARef<device::Device>,
+    /// The device it is mapped for; `None`: at its physical address.
+    dev: Option<ARef<device::Device>>,
 }
 
 impl MappedBuf {
     /// Map `buf` (not empty) for `dev` in direction `dir`; on failure the
     /// buffer comes back with the error.
     pub(crate) fn map(
-        dev: &ARef<device::Device>,
+        dev: &DmaDev,
         buf: KVec<u8>,
         dir: DataDirection,
     ) -> core::result::Result<Self, (Error, KVec<u8>)> {
         if buf.is_empty() {
             return Err((EINVAL, buf));
         }
+        if dev.phys {
+            // SAFETY: `buf` is a live kmalloc allocation (directly mapped).
+            let addr = unsafe { sys::vrs_virt_to_phys(buf.as_ptr().cast_mut().cast()) };
+            return Ok(MappedBuf {
+                buf,
+                addr,
+                dir,
+                dev: None,
+            });
+        }
+        let dev = &dev.dev;
         let mut addr = 0u64;
         // SAFETY: `buf` is a live kmalloc allocation (KVec) of at least
         // `len` bytes that nobody else can access until `unmap`: we own
@@ -1098,7 +1151,7 @@ impl MappedBuf {
             buf,
             addr,
             dir,
-            dev: dev.clone(),
+            dev: Some(dev.clone()),
         })
     }
 
@@ -1113,15 +1166,13 @@ impl MappedBuf {
     }
 
     fn unmap_raw(&self) {
+        let Some(dev) = &self.dev else {
+            return;
+        };
         // SAFETY: mapped in `map` with these arguments, unmapped once
         // (`unmap` forgets `self` after this call).
         unsafe {
-            sys::vrs_dma_unmap_kmem(
-                raw_dev(&self.dev),
-                self.addr,
-                self.buf.len(),
-                self.dir as i32,
-            )
+            sys::vrs_dma_unmap_kmem(raw_dev(dev), self.addr, self.buf.len(), self.dir as i32)
         };
     }
 

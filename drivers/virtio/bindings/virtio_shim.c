@@ -10,6 +10,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/mm.h>
 #include <linux/workqueue.h>
+#include <xen/xen.h>
 #include "virtio_shim.h"
 
 irqreturn_t vrs_virtio_vring_interrupt_all(struct virtio_device *vdev, int irq)
@@ -93,7 +94,17 @@ void vrs_dma_unmap_kmem(struct device *dev, u64 addr, size_t len, int dir)
 	dma_unmap_single(dev, addr, len, (enum dma_data_direction)dir);
 }
 
-bool vrs_dma_iommu_mapped(struct device *dev)
+bool vrs_dma_is_phys(struct device *dev)
 {
-	return device_iommu_mapped(dev);
+	return !device_iommu_mapped(dev) && !dev->dma_range_map;
+}
+
+bool vrs_xen_domain(void)
+{
+	return xen_domain();
+}
+
+u64 vrs_virt_to_phys(void *ptr)
+{
+	return virt_to_phys(ptr);
 }

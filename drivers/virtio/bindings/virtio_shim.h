@@ -44,8 +44,16 @@ struct virtio_device *vrs_virtio_from_dev(struct device *dev);
  */
 int vrs_dma_map_kmem(struct device *dev, void *ptr, size_t len, int dir, u64 *addr);
 /* Undo vrs_dma_map_kmem() (dma_unmap_single()). */
-/* Whether an IOMMU translates DMA of @dev (device_iommu_mapped()). */
-bool vrs_dma_iommu_mapped(struct device *dev);
 void vrs_dma_unmap_kmem(struct device *dev, u64 addr, size_t len, int dir);
+/*
+ * Whether the DMA addresses of @dev are its physical addresses: no IOMMU
+ * translates for it (device_iommu_mapped()) and no bus offset applies
+ * (dev->dma_range_map, from "dma-ranges" / _DMA).
+ */
+bool vrs_dma_is_phys(struct device *dev);
+/* xen_domain(): virtio_ring.c then always uses the DMA API (grants). */
+bool vrs_xen_domain(void);
+/* The physical address of directly mapped (kmalloc'ed) memory at @ptr. */
+u64 vrs_virt_to_phys(void *ptr);
 
 #endif

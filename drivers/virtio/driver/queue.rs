@@ -33,18 +33,17 @@ use super::vring::{
 };
 use super::{
     dma_ring::SharedRing,
-    driver::{DmaSegments, MappedBuf, QueueStats, Restore, Rings, Shared},
+    driver::{DmaDev, DmaSegments, MappedBuf, QueueStats, Restore, Rings, Shared},
 };
 use core::sync::atomic::{
     AtomicU32,
     Ordering::{Acquire, Relaxed},
 };
 use kernel::{
-    device::Device,
     dma::DataDirection,
     new_spinlock_irq,
     prelude::*,
-    sync::{aref::ARef, Arc, SpinLockIrq},
+    sync::{Arc, SpinLockIrq, SpinLockIrqGuard},
 };
 
 /// The errno of a failed ring `add`.
@@ -71,15 +70,18 @@ pub(crate) struct Seg {
 pub(crate) struct Used<T> {
     /// The token given to [`Queue::add`].
     pub(crate) token: T,
-    /// The segments, unmapped, in the order given.
-    pub(crate) segs: KVec<Seg>,
+    /// The segments, unmapped, in the order given; `None` for a token
+    /// that carries its own mapped buffers ([`Queue::add_mapped`]), so
+    /// that its completion allocates and frees nothing.
+    pub(crate) segs: Option<KVec<Seg>>,
     /// Bytes the device says it wrote (at most the writable size).
     pub(crate) len: u32,
 }
 
 struct InFlight<T> {
     token: T,
-    segs: KVec<(MappedBuf, bool)>,
+    /// What [`Queue::add`] mapped; `None` after [`Queue::add_mapped`].
+    segs: Option<KVec<(MappedBuf, bool)>>,
 }
 
 struct Inner<T> {
@@ -165,13 +167,13 @@ pub(crate) struct Queue<T: Send> {
     #[pin]
     inner: SpinLockIrq<Inner<T>>,
     shared: Arc<Shared>,
-    dma_dev: ARef<Device>,
+    dma_dev: DmaDev,
     index: u16,
     /// The device's largest size of this queue.
     max: u16,
     ndata: bool,
     /// Buffers in the entry table (changed under the lock, read without
-    /// it by [`Queue::start_poll`]).
+    /// it by [`Queue::drain_used`]).
     in_flight: AtomicU32,
 }
 
@@ -405,7 +407,7 @@ impl<T: Send> Queue<T> {
         }
         inner.entries[usize::from(slot)] = Some(InFlight {
             token,
-            segs: mapped,
+            segs: Some(mapped),
         });
         drop(inner);
         self.stats().added.fetch_add(1, Relaxed);
@@ -461,10 +463,7 @@ impl<T: Send> Queue<T> {
             drop(inner);
             return Err((e, token));
         }
-        inner.entries[usize::from(slot)] = Some(InFlight {
-            token,
-            segs: KVec::new(),
-        });
+        inner.entries[usize::from(slot)] = Some(InFlight { token, segs: None });
         // The kick decision under the same lock; the notification after it.
         let notify = kick && !inner.resetting && inner.ring.kick_prepare();
         let next = inner.ring.notification_data();
@@ -532,75 +531,125 @@ impl<T: Send> Queue<T> {
     /// The next used buffer, if any. `Some(Err(EIO))` once the device
     /// misbehaved (reported in the log the first time).
     pub(crate) fn pop(&self) -> Option<Result<Used<T>>> {
-        self.pop_inner(false)
+        let mut inner = self.inner.lock();
+        if inner.dead || inner.suspended {
+            return None;
+        }
+        let (slot, len) = match inner.ring.get_used() {
+            Ok(Some(x)) => x,
+            Ok(None) => return None,
+            Err(e) => {
+                self.fault(inner, e);
+                return Some(Err(EIO));
+            }
+        };
+        let entry = self.take_entry(&mut inner, slot);
+        drop(inner);
+        let entry = entry?;
+        self.stats().used.fetch_add(1, Relaxed);
+        Some(Ok(Self::finish(entry, len)))
     }
 
-    /// For an interrupt callback, with [`Queue::pop_or_enable_cb`]: whether
-    /// used buffers (or a device fault) wait; if so, the device is asked
-    /// not to interrupt while the caller takes them. A read only when
-    /// nothing waits (with a wired interrupt the transport runs every
-    /// queue's callback, as `vring_interrupt()` checks `more_used()`). One
-    /// lock round trip.
-    pub(crate) fn start_poll(&self) -> bool {
+    /// For an interrupt callback: every used buffer to `f`, as
+    /// `virtblk_done()` takes them under its lock: interrupts off, take
+    /// what is there, interrupts on again, take what arrived meanwhile (the
+    /// device may not interrupt for it). Up to `N` per lock round trip;
+    /// `f` runs outside the lock. `Err(EIO)` after a device fault (reported
+    /// once, in the log; what came before it went to `f`).
+    ///
+    /// A queue where nothing waits is left alone (one read; no lock when
+    /// nothing is in flight): with a wired interrupt the transport runs
+    /// every queue's callback, as `vring_interrupt()` checks
+    /// `more_used()`.
+    pub(crate) fn drain_used<const N: usize>(&self, mut f: impl FnMut(Used<T>)) -> Result {
         // Nothing in flight, nothing the device can have used: the count
         // goes up before a buffer is made available, so the interrupt for
         // it sees it. No lock round trip for the other queues of a wired
         // interrupt (a device that writes used entries for nothing is
         // caught at the next buffer).
         if self.in_flight.load(Acquire) == 0 {
-            return false;
+            return Ok(());
         }
-        let mut inner = self.inner.lock();
-        if inner.dead || inner.suspended || !inner.ring.more_used() {
-            return false;
-        }
-        inner.ring.disable_cb();
-        true
-    }
-
-    /// As [`Queue::pop`]; when nothing is left, asks for interrupts again
-    /// and returns `None`, unless buffers arrived meanwhile (the device may
-    /// not interrupt for them), which it then returns. The loop of
-    /// `disable_cb`, `pop` until `None`, `enable_cb` in one lock round
-    /// trip per buffer (as `virtblk_done()` holds the lock across it).
-    pub(crate) fn pop_or_enable_cb(&self) -> Option<Result<Used<T>>> {
-        self.pop_inner(true)
-    }
-
-    fn pop_inner(&self, rearm: bool) -> Option<Result<Used<T>>> {
-        let mut inner = self.inner.lock();
-        if inner.dead || inner.suspended {
-            return None;
-        }
-        let got = loop {
-            match inner.ring.get_used() {
-                Ok(None) if rearm => {
-                    if inner.ring.enable_cb() {
-                        return None;
-                    }
-                    // Arrived between the look and the enable.
-                    inner.ring.disable_cb();
-                }
-                got => break got,
+        // Interrupts are off (the last round took `N`).
+        let mut polling = false;
+        loop {
+            let mut taken: [Option<(InFlight<T>, u32)>; N] = [const { None }; N];
+            let mut n = 0;
+            let mut more = false;
+            let mut inner = self.inner.lock();
+            if inner.dead || inner.suspended {
+                return Ok(());
             }
-        };
-        let (slot, len) = match got {
-            Ok(Some(x)) => x,
-            Ok(None) => return None,
-            Err(e) => {
-                let first = !inner.faulted;
-                inner.faulted = true;
-                drop(inner);
-                if first {
-                    match e {
-                        RingError::Fault(f) => self.shared.report_fault(self.index, &f),
-                        e => self.shared.report_fault(self.index, &e),
+            if !polling {
+                if !inner.ring.more_used() {
+                    return Ok(());
+                }
+                inner.ring.disable_cb();
+                polling = true;
+            }
+            let mut fault = None;
+            loop {
+                if n == N {
+                    more = true;
+                    break;
+                }
+                match inner.ring.get_used() {
+                    Ok(Some((slot, len))) => {
+                        if let Some(entry) = self.take_entry(&mut inner, slot) {
+                            taken[n] = Some((entry, len));
+                            n += 1;
+                        }
+                    }
+                    Ok(None) => {
+                        if inner.ring.enable_cb() {
+                            break;
+                        }
+                        // Arrived between the look and the enable.
+                        inner.ring.disable_cb();
+                    }
+                    Err(e) => {
+                        fault = Some(e);
+                        break;
                     }
                 }
-                return Some(Err(EIO));
             }
-        };
-        // The ring hands back only ids it has in flight: the entry is there.
+            let faulted = fault.is_some();
+            match fault {
+                Some(e) => self.fault(inner, e),
+                None => drop(inner),
+            }
+            if n > 0 {
+                self.stats().used.fetch_add(n as u64, Relaxed);
+            }
+            for (entry, len) in taken.into_iter().flatten() {
+                f(Self::finish(entry, len));
+            }
+            if faulted {
+                return Err(EIO);
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Mark the queue faulted (the device misbehaved) and report it the
+    /// first time; the lock is given up before the report.
+    fn fault(&self, mut inner: SpinLockIrqGuard<'_, Inner<T>>, e: RingError) {
+        let first = !inner.faulted;
+        inner.faulted = true;
+        drop(inner);
+        if first {
+            match e {
+                RingError::Fault(f) => self.shared.report_fault(self.index, &f),
+                e => self.shared.report_fault(self.index, &e),
+            }
+        }
+    }
+
+    /// The entry of a used ring slot, its slot freed. The ring hands back
+    /// only ids it has in flight: the entry is there.
+    fn take_entry(&self, inner: &mut Inner<T>, slot: usize) -> Option<InFlight<T>> {
         let entry = inner.entries.get_mut(slot).and_then(Option::take);
         if entry.is_some() {
             self.in_flight.fetch_sub(1, Relaxed);
@@ -608,24 +657,30 @@ impl<T: Send> Queue<T> {
         if let Ok(s) = u16::try_from(slot) {
             let _ = inner.free.push(s, GFP_ATOMIC);
         }
-        drop(inner);
-        let entry = entry?;
-        self.stats().used.fetch_add(1, Relaxed);
-        let mut segs = KVec::with_capacity(entry.segs.len(), GFP_ATOMIC).unwrap_or_default();
-        for (m, write) in entry.segs {
-            let _ = segs.push(
-                Seg {
-                    buf: m.unmap(),
-                    write,
-                },
-                GFP_ATOMIC,
-            );
-        }
-        Some(Ok(Used {
+        entry
+    }
+
+    /// A used entry for the caller (outside the lock): its segments
+    /// unmapped.
+    fn finish(entry: InFlight<T>, len: u32) -> Used<T> {
+        let segs = entry.segs.map(|mapped| {
+            let mut segs = KVec::with_capacity(mapped.len(), GFP_ATOMIC).unwrap_or_default();
+            for (m, write) in mapped {
+                let _ = segs.push(
+                    Seg {
+                        buf: m.unmap(),
+                        write,
+                    },
+                    GFP_ATOMIC,
+                );
+            }
+            segs
+        });
+        Used {
             token: entry.token,
             segs,
             len,
-        }))
+        }
     }
 
     /// Whether a used buffer (or a device fault) waits to be popped: a

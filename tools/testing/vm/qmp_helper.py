@@ -23,7 +23,9 @@ difference (tools/virtio/mmio-bench counts trapped MMIO accesses so).
 With --counter FILE (a file of "<name> <count>" lines that something on
 the host keeps current, e.g. tools/virtio/blk-bench/insn_counter.c's
 guest instruction count), the MARK lines also carry FILE's pairs as read
-at the mark.
+at the mark. With --snap FILE, each mark also writes its tag to FILE, a
+request that insn_counter.c (prof=1) answers with a profile snapshot
+named after the tag.
 """
 import json
 import os
@@ -92,10 +94,12 @@ def read_counter(path):
 
 def main():
     args = sys.argv[1:]
-    trace = counter = None
-    while args[:1] in (["--trace"], ["--counter"]):
+    trace = counter = snap = None
+    while args[:1] in (["--trace"], ["--counter"], ["--snap"]):
         if args[0] == "--trace":
             trace = TraceCounter(args[1])
+        elif args[0] == "--snap":
+            snap = args[1]
         else:
             counter = args[1]
         args = args[2:]
@@ -116,11 +120,15 @@ def main():
         pos += end
         for line in data[:end].decode(errors="replace").splitlines():
             m = line.find("VRS-MARK ")
-            if m >= 0 and (trace or counter):
+            if m >= 0 and (trace or counter or snap):
                 counts = dict(trace.update()) if trace else {}
                 if counter:
                     counts.update(read_counter(counter))
                 tag = line[m + 9:].strip()
+                if snap:
+                    with open(snap + ".tmp", "w") as r:
+                        r.write(tag.split()[0] + "\n")
+                    os.replace(snap + ".tmp", snap)
                 ev = " ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                 print(f"MARK {tag} {ev}", flush=True)
                 continue

@@ -23,7 +23,8 @@
 # A benchmark, not a test: prints the figures and whether the goal
 # (throughput >= 1.0x C) is met; exits non-zero only if a run failed.
 # Environment: ROUNDS (5), SECS (5), READS (4000), DISKS ("q1 q1p q4"),
-# MODES ("throughput trace insns").
+# MODES ("throughput trace insns"), PROF (1: the insns mode also profiles
+# by guest symbol, profile.py, printed after the table).
 set -euo pipefail
 . "$(dirname "$0")/../../testing/vm/lib.sh"
 VRS_STEP=blk-bench
@@ -49,7 +50,7 @@ for disk in ${DISKS:-q1 q1p q4}; do
 		conf=$bdir/blk-bench-$disk-$mode.conf
 		cat >"$conf" <<-CONF
 		BENCH_MODE=$mode BENCH_ROUNDS=${ROUNDS:-5} BENCH_SECS=${SECS:-5} BENCH_READS=${READS:-4000}
-		BENCH_DISK=$disk
+		BENCH_DISK=$disk BENCH_PROF=${PROF:-0}
 		. '$here/vm.conf'
 		CONF
 		"$VRS_TOP/tools/testing/vm/vm-chroot.sh" --tag "blk-bench-$disk-$mode" "$arch" "$conf" >/dev/null || true
@@ -151,3 +152,10 @@ elif "slower" in verdicts or "missing" in verdicts:
 else:
     print("goal not shown: Rust/C below 1.0 somewhere, but within the run's noise (interval includes 1.0)")
 PY
+if [ "${PROF:-0}" = 1 ] && [[ " $modes " == *" insns "* ]]; then
+	for disk in ${DISKS:-q1 q1p q4}; do
+		echo
+		echo "profile, $disk (profile.py):"
+		python3 "$here/profile.py" "$bdir/vm/blk-bench-$disk-insns" "${TOP:-30}"
+	done
+fi

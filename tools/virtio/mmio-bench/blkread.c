@@ -17,6 +17,10 @@
  *                         instructions in between; first "VRS-MARK
  *                         idle-start", 2 s of nothing, "VRS-MARK idle-end":
  *                         the pauses' share of a window
+ *   vrs.kallsyms=1        (trace) after each driver's measured reads, copy
+ *                         /proc/kallsyms (its modules loaded) onto the first
+ *                         disk at <driver index> * 16 MiB, NUL-terminated,
+ *                         for the host's profile (blk-bench PROF=1)
  *   vrs.rounds=N vrs.secs=S vrs.reads=N
  *   vrs.msi=1             three transports instead of two: C, Rust on its
  *                         wired interrupt (force_wired=1) and Rust with MSI
@@ -457,6 +461,31 @@ static long long dev_irqs(const char *dev)
 	return total;
 }
 
+/* /proc/kallsyms onto dev at off (at most 16 MiB, NUL-terminated). */
+static int dump_kallsyms(const char *dev, off_t off)
+{
+	static char buf[16 << 20];
+	size_t len = 0;
+	ssize_t n;
+	int fd, ok;
+
+	fd = open("/proc/kallsyms", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	if (len >= sizeof(buf) - 1)
+		return -1;
+	buf[len++] = 0;
+	fd = open(dev, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ok = pwrite(fd, buf, len, off) == (ssize_t)len && fsync(fd) == 0;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
 static long readers(const char *dev, int jobs, double secs, long max)
 {
 	pthread_t t[16];
@@ -611,6 +640,11 @@ int main(void)
 				fflush(stdout);
 				sleep(1);
 				ok &= got == nreads;
+				if (d == 0 && cmdline_is("vrs.kallsyms=1") &&
+				    dump_kallsyms(dev, (off_t)k << 24)) {
+					printf("# %s: kallsyms not written to %s\n", impls[k].name, dev);
+					ok = 0;
+				}
 			}
 			if (have_net) {
 				char ifname[IFNAMSIZ];

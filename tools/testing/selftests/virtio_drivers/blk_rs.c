@@ -316,7 +316,26 @@ struct ring_counters {
 	long long added, kicks, suppressed, used, callbacks;
 	int queues;
 	char fault[32];
+	char dma[16];	/* "physical" or "api" */
 };
+
+/* Feature bit @bit of a bound virtio device as negotiated, or -1. */
+static int feature_bit(const char *vdev, int bit)
+{
+	char p[PATH_MAX], feat[128] = "";
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/sys/bus/virtio/devices/%s/features", vdev);
+	f = fopen(p, "r");
+	if (!f)
+		return -1;
+	if (!fgets(feat, sizeof(feat), f))
+		feat[0] = 0;
+	fclose(f);
+	if ((int)strlen(feat) <= bit)
+		return -1;
+	return feat[bit] == '1';
+}
 
 static int ring_counters(const char *vdev, struct ring_counters *c)
 {
@@ -342,6 +361,8 @@ static int ring_counters(const char *vdev, struct ring_counters *c)
 			c->queues++;
 		} else if (!strncmp(line, "fault: ", 7)) {
 			snprintf(c->fault, sizeof(c->fault), "%.*s", (int)strcspn(line + 7, "\n"), line + 7);
+		} else if (!strncmp(line, "dma: ", 5)) {
+			snprintf(c->dma, sizeof(c->dma), "%.*s", (int)strcspn(line + 5, "\n"), line + 5);
 		}
 	}
 	fclose(f);
@@ -389,8 +410,13 @@ TEST_F_TIMEOUT(blk, ring_counters, 300)
 		EXPECT_GE((b.used - a.used) * b.queues, b.callbacks - a.callbacks) TH_LOG("%s", d->name);
 		EXPECT_LT(0, b.callbacks - a.callbacks) TH_LOG("%s", d->name);
 		EXPECT_EQ(b.kicks - a.kicks, nb - na) TH_LOG("%s: ring kicks vs transport notifications", d->name);
-		ksft_print_msg("%s (%s): %d reads: %.2f kicks, %.2f callbacks per request; totals: added %lld kicks %lld suppressed %lld callbacks %lld\n",
-			       d->name, d->v.name, n, (double)(b.kicks - a.kicks) / (b.added - a.added),
+		/* Buffers at physical addresses unless the device negotiated
+		 * VIRTIO_F_ACCESS_PLATFORM (vring_use_dma_api()); the data
+		 * tests check the bytes either way. */
+		ASSERT_LE(0, feature_bit(d->v.name, 33));
+		EXPECT_STREQ(feature_bit(d->v.name, 33) ? "api" : "physical", b.dma) TH_LOG("%s", d->name);
+		ksft_print_msg("%s (%s, dma %s): %d reads: %.2f kicks, %.2f callbacks per request; totals: added %lld kicks %lld suppressed %lld callbacks %lld\n",
+			       d->name, d->v.name, b.dma, n, (double)(b.kicks - a.kicks) / (b.added - a.added),
 			       (double)(b.callbacks - a.callbacks) / (b.used - a.used),
 			       b.added, b.kicks, b.suppressed, b.callbacks);
 	}
