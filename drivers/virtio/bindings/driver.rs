@@ -538,6 +538,7 @@ impl Device<'_> {
                     index,
                     dispatch: self.dispatch,
                     stats: self.stats.clone(),
+                    in_flight: AtomicU32::new(0),
                 },
                 GFP_KERNEL,
             )?;
@@ -682,6 +683,9 @@ struct QueueCtx {
     index: u16,
     dispatch: unsafe fn(*mut sys::virtio_device, u16),
     stats: Arc<DevStats>,
+    /// Buffers the queue has given the device and not taken back (kept
+    /// by its `Queue`, see [`Shared::in_flight`]).
+    in_flight: AtomicU32,
 }
 
 /// # Safety
@@ -691,6 +695,15 @@ unsafe extern "C" fn queue_callback(ctx: *mut c_void) -> bool {
     // SAFETY: the transport passes back the context we gave it, which
     // lives until `del_queues` returns (after the interrupt is freed).
     let ctx = unsafe { &*ctx.cast::<QueueCtx>() };
+    // Nothing in flight, nothing the device can have used: the count goes
+    // up before a buffer is made available, so the interrupt for it sees
+    // it. With a wired interrupt the transport runs every queue's callback
+    // (as `vring_interrupt()` checks `more_used()`); the idle ones end
+    // here. A device that writes used entries for nothing is caught at the
+    // next buffer.
+    if ctx.in_flight.load(Ordering::Acquire) == 0 {
+        return false;
+    }
     ctx.stats
         .queue(ctx.index)
         .callbacks
@@ -740,6 +753,18 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
+    /// The count of buffers queue `index` has in flight: raised before a
+    /// buffer is made available, lowered when it is taken back. The
+    /// queue's interrupt callback returns at once while it is 0.
+    pub(crate) fn in_flight(&self, index: u16) -> &AtomicU32 {
+        // Queues index their own `ctxs` entry; a bad index gets a counter
+        // of its own that no callback reads.
+        static NONE: AtomicU32 = AtomicU32::new(0);
+        self.ctxs
+            .get(usize::from(index))
+            .map_or(&NONE, |c| &c.in_flight)
+    }
+
     /// Give the queues to the device (`find_queues` of the transport).
     fn give_queues(&self) -> Result {
         let find = self.ops.find_queues.ok_or(EINVAL)?;

@@ -172,9 +172,6 @@ pub(crate) struct Queue<T: Send> {
     /// The device's largest size of this queue.
     max: u16,
     ndata: bool,
-    /// Buffers in the entry table (changed under the lock, read without
-    /// it by [`Queue::drain_used`]).
-    in_flight: AtomicU32,
 }
 
 impl<T: Send> Queue<T> {
@@ -212,8 +209,13 @@ impl<T: Send> Queue<T> {
             index: rings.index,
             max: rings.max,
             ndata,
-            in_flight: AtomicU32::new(0),
         }? Error))
+    }
+
+    /// Buffers in the entry table (changed under the lock; read without
+    /// it by [`Queue::drain_used`] and the layer's interrupt callback).
+    fn in_flight(&self) -> &AtomicU32 {
+        self.shared.in_flight(self.index)
     }
 
     /// The queue's counters (also in the driver's debugfs file).
@@ -293,7 +295,7 @@ impl<T: Send> Queue<T> {
         core::mem::swap(&mut inner.entries, &mut entries);
         core::mem::swap(&mut inner.free, &mut free);
         core::mem::swap(&mut inner.layout, &mut layout);
-        self.in_flight.store(0, Relaxed);
+        self.in_flight().store(0, Relaxed);
         inner.num = num;
         inner.resetting = true;
         drop(inner);
@@ -393,12 +395,12 @@ impl<T: Send> Queue<T> {
         };
         // Counted before the ring makes the buffer available (its barrier
         // orders the two), so that the interrupt for it sees the count.
-        self.in_flight.fetch_add(1, Relaxed);
+        self.in_flight().fetch_add(1, Relaxed);
         if let Err(e) = inner
             .ring
             .add(&bufs[..nout], &bufs[nout..n], usize::from(slot))
         {
-            self.in_flight.fetch_sub(1, Relaxed);
+            self.in_flight().fetch_sub(1, Relaxed);
             // `free` has room: we just took from it.
             let _ = inner.free.push(slot, GFP_ATOMIC);
             drop(inner);
@@ -448,12 +450,12 @@ impl<T: Send> Queue<T> {
             return Err((ENOSPC, token));
         };
         // As in `add`.
-        self.in_flight.fetch_add(1, Relaxed);
+        self.in_flight().fetch_add(1, Relaxed);
         if let Err(e) = inner
             .ring
             .add(&bufs[..nout], &bufs[nout..], usize::from(slot))
         {
-            self.in_flight.fetch_sub(1, Relaxed);
+            self.in_flight().fetch_sub(1, Relaxed);
             // `free` has room: we just took from it.
             let _ = inner.free.push(slot, GFP_ATOMIC);
             let e = ring_errno(e);
@@ -567,7 +569,7 @@ impl<T: Send> Queue<T> {
         // it sees it. No lock round trip for the other queues of a wired
         // interrupt (a device that writes used entries for nothing is
         // caught at the next buffer).
-        if self.in_flight.load(Acquire) == 0 {
+        if self.in_flight().load(Acquire) == 0 {
             return Ok(());
         }
         // Interrupts are off (the last round took `N`).
@@ -621,7 +623,8 @@ impl<T: Send> Queue<T> {
             if n > 0 {
                 self.stats().used.fetch_add(n as u64, Relaxed);
             }
-            for (entry, len) in taken.into_iter().flatten() {
+            // In place: the array is not moved (copied) to be iterated.
+            for (entry, len) in taken.iter_mut().filter_map(Option::take) {
                 f(Self::finish(entry, len));
             }
             if faulted {
@@ -652,7 +655,7 @@ impl<T: Send> Queue<T> {
     fn take_entry(&self, inner: &mut Inner<T>, slot: usize) -> Option<InFlight<T>> {
         let entry = inner.entries.get_mut(slot).and_then(Option::take);
         if entry.is_some() {
-            self.in_flight.fetch_sub(1, Relaxed);
+            self.in_flight().fetch_sub(1, Relaxed);
         }
         if let Ok(s) = u16::try_from(slot) {
             let _ = inner.free.push(s, GFP_ATOMIC);
@@ -759,7 +762,7 @@ impl<T: Send> Queue<T> {
             while inner.ring.detach_unused().is_some() {}
             // `add` is refused from here on: no entry is looked up until
             // `rearm` puts a new table in.
-            self.in_flight.store(0, Relaxed);
+            self.in_flight().store(0, Relaxed);
             core::mem::take(&mut inner.entries)
         };
         let mut out = KVec::with_capacity(entries.len(), GFP_KERNEL).unwrap_or_default();

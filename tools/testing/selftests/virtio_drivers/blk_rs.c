@@ -372,10 +372,12 @@ static int ring_counters(const char *vdev, struct ring_counters *c)
 /*
  * The ring's notification accounting, from its own counters: 256 reads at
  * queue depth 1 on each disk take one request each, one kick each (the
- * device is idle when each is added, with or without event index) and at
- * most one interrupt callback each (per queue: a wired interrupt calls
- * every queue's); every kick the ring counts is a notification the
- * transport counts (two counters in two modules).
+ * device is idle when each is added, with or without event index) and
+ * about one interrupt callback each: a wired interrupt runs every queue's,
+ * but a queue with nothing in flight returns before it counts (a little
+ * slack for an interrupt that finds its buffer not used yet); every kick
+ * the ring counts is a notification the transport counts (two counters in
+ * two modules).
  */
 TEST_F_TIMEOUT(blk, ring_counters, 300)
 {
@@ -407,7 +409,7 @@ TEST_F_TIMEOUT(blk, ring_counters, 300)
 		EXPECT_GE(n + 8, b.added - a.added) TH_LOG("%s", d->name);
 		EXPECT_EQ(b.added - a.added, b.used - a.used) TH_LOG("%s: in flight at rest", d->name);
 		EXPECT_EQ(b.added - a.added, b.kicks - a.kicks) TH_LOG("%s: kicks at depth 1", d->name);
-		EXPECT_GE((b.used - a.used) * b.queues, b.callbacks - a.callbacks) TH_LOG("%s", d->name);
+		EXPECT_GE((b.used - a.used) * 9 / 8, b.callbacks - a.callbacks) TH_LOG("%s: %d queues", d->name, b.queues);
 		EXPECT_LT(0, b.callbacks - a.callbacks) TH_LOG("%s", d->name);
 		EXPECT_EQ(b.kicks - a.kicks, nb - na) TH_LOG("%s: ring kicks vs transport notifications", d->name);
 		/* Buffers at physical addresses unless the device negotiated
