@@ -81,7 +81,7 @@ if [ ! -s "$vb" ] || [ -n "$newer_h" ] ||
 		--allowlist-function 'virtio_device_(freeze|restore)|vrs_virtio_.*'
 		--allowlist-type 'virtio_driver|vrs_raw_queue_ops|vrs_raw_queue_info|hwrng'
 		--allowlist-function '__register_virtio_driver|unregister_virtio_driver|virtio_reset_device'
-		--allowlist-function 'vrs_raw_queue_ops_.*|vrs_dma_.*|vrs_xen_domain|vrs_virt_to_phys|hwrng_(register|unregister)|vrs_blk_.*'
+		--allowlist-function 'vrs_raw_queue_ops_.*|vrs_dma_.*|vrs_virt_to_phys|hwrng_(register|unregister)|vrs_blk_.*'
 		--allowlist-type 'vrs_blk_.*'
 		--allowlist-var 'VIRTIO_(F|MMIO|CONFIG_S|TRANSPORT_F|ID)_.*|VIRTIO_MMIO_.*|VRING_.*|VRS_RAW_QUEUE_ABI'
 		--no-recursive-allowlist)

@@ -14,7 +14,8 @@
 //!   `virtio_rs_core` hands out per device. A device whose transport has
 //!   none (virtio-pci, the C virtio-mmio) is refused with `-ENODEV`, so the
 //!   driver core offers it to the next driver (the stock C one).
-//! - [`MappedBuf`]: a kmalloc'ed buffer mapped for streaming DMA.
+//! - [`MappedBuf`]: a kmalloc'ed buffer mapped for streaming DMA (or at
+//!   its physical address: [`DmaDev`]).
 //!
 //! `drivers/virtio/driver/queue.rs` builds typed queues on these, in safe
 //! code.
@@ -472,19 +473,21 @@ impl Device<'_> {
         // A device without VIRTIO_F_ACCESS_PLATFORM uses physical addresses
         // and bypasses any IOMMU (virtio 1.2, 6.1). Its buffers then get
         // their physical addresses, not streaming mappings, as
-        // `virtio_ring.c`'s `vring_use_dma_api()` decides (Xen aside). Its
-        // rings still come from the DMA API: where an IOMMU or a bus offset
-        // makes DMA addresses differ from physical ones (no virtio-mmio
+        // `virtio_ring.c`'s `vring_use_dma_api()` decides, except where the
+        // DMA API is required anyway (Xen; encrypted guest memory, where
+        // only bounce buffers are shared with the host). Its rings still
+        // come from the DMA API: where an IOMMU, DMA ops or a bus offset
+        // make DMA addresses differ from physical ones (no virtio-mmio
         // device QEMU offers), we refuse the device rather than hand it
         // addresses it cannot use.
-        // SAFETY: `xen_domain()` reads a variable fixed at boot.
-        let xen = unsafe { sys::vrs_xen_domain() };
-        let phys = !self.has_feature(sys::VIRTIO_F_ACCESS_PLATFORM) && !xen;
+        // SAFETY: reads variables fixed at boot.
+        let required = unsafe { sys::vrs_dma_api_required() };
+        let phys = !self.has_feature(sys::VIRTIO_F_ACCESS_PLATFORM) && !required;
         // SAFETY: `dma_dev` is a live, bound device.
         if phys && !unsafe { sys::vrs_dma_is_phys(raw_dev(dma_dev)) } {
             dev_err!(
                 self.as_dev(),
-                "DMA addresses of the transport are not physical (IOMMU or offset) but the device uses physical ones (no VIRTIO_F_ACCESS_PLATFORM): not supported\n"
+                "DMA addresses of the transport are not physical (IOMMU, DMA ops or offset) but the device uses physical ones (no VIRTIO_F_ACCESS_PLATFORM): not supported\n"
             );
             return Err(ENODEV);
         }
@@ -1124,7 +1127,8 @@ pub(crate) unsafe trait DmaSegments {
     fn segments(&self) -> (&[super::vring::Buf], usize);
 }
 
-/// A kmalloc'ed buffer mapped for streaming DMA: the device owns it until
+/// A kmalloc'ed buffer mapped for streaming DMA, or at its physical address
+/// for a device without the DMA API ([`DmaDev::phys`]): the device owns it until
 /// [`MappedBuf::unmap`] (or drop) gives it back to the CPU.
 pub(crate) struct MappedBuf {
     buf: KVec<u8>,

@@ -10,6 +10,9 @@
 #include <linux/dma-mapping.h>
 #include <linux/mm.h>
 #include <linux/workqueue.h>
+#include <linux/cc_platform.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-map-ops.h>
 #include <xen/xen.h>
 #include "virtio_shim.h"
 
@@ -96,12 +99,20 @@ void vrs_dma_unmap_kmem(struct device *dev, u64 addr, size_t len, int dir)
 
 bool vrs_dma_is_phys(struct device *dev)
 {
-	return !device_iommu_mapped(dev) && !dev->dma_range_map;
+	const struct bus_dma_region *m;
+
+	if (device_iommu_mapped(dev) || get_dma_ops(dev))
+		return false;
+	/* A "dma-ranges" / _DMA window without an offset only limits. */
+	for (m = dev->dma_range_map; m && m->size; m++)
+		if (m->cpu_start != m->dma_start)
+			return false;
+	return true;
 }
 
-bool vrs_xen_domain(void)
+bool vrs_dma_api_required(void)
 {
-	return xen_domain();
+	return xen_domain() || cc_platform_has(CC_ATTR_MEM_ENCRYPT);
 }
 
 u64 vrs_virt_to_phys(void *ptr)

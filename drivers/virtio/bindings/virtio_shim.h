@@ -47,12 +47,20 @@ int vrs_dma_map_kmem(struct device *dev, void *ptr, size_t len, int dir, u64 *ad
 void vrs_dma_unmap_kmem(struct device *dev, u64 addr, size_t len, int dir);
 /*
  * Whether the DMA addresses of @dev are its physical addresses: no IOMMU
- * translates for it (device_iommu_mapped()) and no bus offset applies
- * (dev->dma_range_map, from "dma-ranges" / _DMA).
+ * translates for it (device_iommu_mapped()), no DMA ops of an architecture
+ * IOMMU (get_dma_ops()), and no bus offset applies (a region of
+ * dev->dma_range_map, from "dma-ranges" / _DMA, whose CPU and DMA starts
+ * differ).
  */
 bool vrs_dma_is_phys(struct device *dev);
-/* xen_domain(): virtio_ring.c then always uses the DMA API (grants). */
-bool vrs_xen_domain(void);
+/*
+ * Whether buffers must go through the DMA API even for a device without
+ * VIRTIO_F_ACCESS_PLATFORM: a Xen guest (grants, as virtio_ring.c), or
+ * encrypted guest memory (cc_platform_has(CC_ATTR_MEM_ENCRYPT): SME,
+ * SEV/TDX, arm64 Realms and protected guests, whose device-visible
+ * memory is the shared, decrypted bounce buffers).
+ */
+bool vrs_dma_api_required(void);
 /* The physical address of directly mapped (kmalloc'ed) memory at @ptr. */
 u64 vrs_virt_to_phys(void *ptr);
 

@@ -7,10 +7,11 @@
 //!
 //! A [`Queue<T>`] owns one ring (split or packed, from the negotiated
 //! features) and, for each buffer in flight, the caller's token of type
-//! `T` and the buffers' streaming DMA mappings. [`Queue::add`] maps the
-//! buffers (device-readable: `DMA_TO_DEVICE`, device-writable:
-//! `DMA_FROM_DEVICE`) and [`Queue::pop`] unmaps them and gives token and
-//! buffers back. The ring's integer id is only the index of the token's
+//! `T` and the buffers' DMA mappings. [`Queue::add`] maps the buffers
+//! (device-readable: `DMA_TO_DEVICE`, device-writable: `DMA_FROM_DEVICE`;
+//! a device without `VIRTIO_F_ACCESS_PLATFORM` gets physical addresses
+//! instead, see `DmaDev`) and [`Queue::pop`] unmaps them and gives token
+//! and buffers back. The ring's integer id is only the index of the token's
 //! slot; a device that returns an id that is not in flight, or a bad
 //! length, is caught by the ring's hardening and reported once per device
 //! (`Shared::report_fault`: one log line, then the driver's
@@ -572,7 +573,9 @@ impl<T: Send> Queue<T> {
         if self.in_flight().load(Acquire) == 0 {
             return Ok(());
         }
-        // Interrupts are off (the last round took `N`).
+        const { assert!(N > 0) };
+        // Set once interrupts are off: a round that took `N` leaves them
+        // off, and the next must not skip an empty-looking ring.
         let mut polling = false;
         loop {
             let mut taken: [Option<(InFlight<T>, u32)>; N] = [const { None }; N];
