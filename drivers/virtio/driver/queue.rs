@@ -478,14 +478,9 @@ impl<T: Send> Queue<T> {
         Ok(())
     }
 
-    /// The segments of a failed [`Queue::add`], unmapped, in their order.
-    fn give_back(
-        mapped: KVec<(MappedBuf, bool)>,
-        failed: Option<Seg>,
-        rest: KVec<Seg>,
-    ) -> KVec<Seg> {
-        let mut out =
-            KVec::with_capacity(mapped.len() + 1 + rest.len(), GFP_ATOMIC).unwrap_or_default();
+    /// Unmap `mapped` onto the end of `out`, in order (a segment that finds
+    /// no room, after a failed allocation, is freed).
+    fn push_unmapped(out: &mut KVec<Seg>, mapped: KVec<(MappedBuf, bool)>) {
         for (m, write) in mapped {
             let _ = out.push(
                 Seg {
@@ -495,6 +490,17 @@ impl<T: Send> Queue<T> {
                 GFP_ATOMIC,
             );
         }
+    }
+
+    /// The segments of a failed [`Queue::add`], unmapped, in their order.
+    fn give_back(
+        mapped: KVec<(MappedBuf, bool)>,
+        failed: Option<Seg>,
+        rest: KVec<Seg>,
+    ) -> KVec<Seg> {
+        let mut out =
+            KVec::with_capacity(mapped.len() + 1 + rest.len(), GFP_ATOMIC).unwrap_or_default();
+        Self::push_unmapped(&mut out, mapped);
         for s in Iterator::chain(failed.into_iter(), rest) {
             let _ = out.push(s, GFP_ATOMIC);
         }
@@ -671,15 +677,7 @@ impl<T: Send> Queue<T> {
     fn finish(entry: InFlight<T>, len: u32) -> Used<T> {
         let segs = entry.segs.map(|mapped| {
             let mut segs = KVec::with_capacity(mapped.len(), GFP_ATOMIC).unwrap_or_default();
-            for (m, write) in mapped {
-                let _ = segs.push(
-                    Seg {
-                        buf: m.unmap(),
-                        write,
-                    },
-                    GFP_ATOMIC,
-                );
-            }
+            Self::push_unmapped(&mut segs, mapped);
             segs
         });
         Used {
